@@ -1,0 +1,939 @@
+/* The Octopus HTTP API: routing, validation, common headers, the
+ * handlers, and the timer that answers the legacy /v1/download/start. */
+#include "config.h"
+#include "internal.h"
+#include "ratelimit.h"
+
+#include <octopus/api.h>
+#include <octopus/json.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FILE_ID_MIN 10000
+#define FILE_ID_MAX 100000000
+#define FILE_IDS_MAX 1000
+#define REQUEST_ID_MAX 128
+
+typedef struct {
+	char *name;
+	char *value;
+} header;
+
+struct octo_response {
+	int status;
+	char *body;
+	size_t body_len;
+	header *headers;
+	size_t header_count;
+	size_t header_cap;
+	const char *route;
+	char request_id[REQUEST_ID_MAX + 1];
+	int failed; /* an allocation failed while building it */
+};
+
+/* A /v1/download/start request waiting for its simulated delay. */
+typedef struct pending {
+	struct pending *next;
+	uint64_t due_ms;
+	uint64_t started_ms;
+	int64_t file_id;
+	octo_response *resp;
+	octo_api_done_cb done;
+	void *payload;
+} pending;
+
+struct octo_api {
+	octo_store *store;
+	octo_api_options opts;
+	char *cors_origins;
+	octo__ratelimit *ratelimit;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t timer;
+	int stopping;
+	int timer_running;
+	pending *queue; /* sorted by due_ms */
+};
+
+/* ---- responses -------------------------------------------------------- */
+
+static octo_response *response_new(void)
+{
+	octo_response *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->route = "unmatched";
+	return r;
+}
+
+void octo_response_free(octo_response *resp)
+{
+	size_t i;
+
+	if (!resp)
+		return;
+	for (i = 0; i < resp->header_count; i++) {
+		free(resp->headers[i].name);
+		free(resp->headers[i].value);
+	}
+	free(resp->headers);
+	free(resp->body);
+	free(resp);
+}
+
+static void add_header(octo_response *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_header(octo_response *r, const char *name, const char *fmt, ...)
+{
+	char value[512];
+	va_list ap;
+	header *h;
+
+	if (r->header_count == r->header_cap) {
+		size_t cap = r->header_cap ? r->header_cap * 2 : 16;
+		header *bigger = realloc(r->headers, cap * sizeof(*bigger));
+		if (!bigger) {
+			r->failed = 1;
+			return;
+		}
+		r->headers = bigger;
+		r->header_cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	h = &r->headers[r->header_count];
+	h->name = strdup(name);
+	h->value = strdup(value);
+	if (!h->name || !h->value) {
+		free(h->name);
+		free(h->value);
+		r->failed = 1;
+		return;
+	}
+	r->header_count++;
+}
+
+/* Takes the writer's text as the body. */
+static void set_json(octo_response *r, int status, octo_json_writer *w)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	r->status = status;
+	if (octo_json_writer_finish(w, &r->body, &r->body_len) < 0)
+		r->failed = 1;
+	add_header(r, "Content-Type", "application/json; charset=utf-8");
+}
+
+static void set_error(octo_response *r, int status, const char *error,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void set_error(octo_response *r, int status, const char *error,
+                      const char *fmt, ...)
+{
+	char message[512];
+	octo_json_writer *w;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (octo_json_writer_new(&w) < 0) {
+		r->failed = 1;
+		return;
+	}
+	octo_json_write_object_begin(w);
+	octo_json_write_key(w, "error");
+	octo_json_write_string(w, error);
+	octo_json_write_key(w, "message");
+	octo_json_write_string(w, message);
+	octo_json_write_key(w, "requestId");
+	octo_json_write_string(w, r->request_id);
+	octo_json_write_object_end(w);
+	set_json(r, status, w);
+	octo_json_writer_free(w);
+}
+
+int octo_response_status(const octo_response *resp)
+{
+	return resp->status;
+}
+
+size_t octo_response_header_count(const octo_response *resp)
+{
+	return resp->header_count;
+}
+
+void octo_response_header(const octo_response *resp, size_t index,
+                          const char **name, const char **value)
+{
+	*name = index < resp->header_count ? resp->headers[index].name : NULL;
+	*value = index < resp->header_count ? resp->headers[index].value : NULL;
+}
+
+const char *octo_response_header_get(const octo_response *resp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < resp->header_count; i++)
+		if (strcasecmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return NULL;
+}
+
+const char *octo_response_body(const octo_response *resp, size_t *len)
+{
+	if (len)
+		*len = resp->body_len;
+	return resp->body ? resp->body : "";
+}
+
+const char *octo_response_route(const octo_response *resp)
+{
+	return resp->route;
+}
+
+const char *octo_response_request_id(const octo_response *resp)
+{
+	return resp->request_id;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static const char *request_header(const octo_request *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->header_count; i++)
+		if (req->headers[i].name && strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+/* A client's X-Request-ID is echoed only when it cannot inject anything
+ * into headers or logs. */
+static int request_id_sane(const char *id)
+{
+	size_t n = 0;
+
+	if (!id)
+		return 0;
+	for (; id[n]; n++) {
+		char c = id[n];
+		if (n == REQUEST_ID_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static int content_type_json(const char *ct)
+{
+	static const char mime[] = "application/json";
+	char next;
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, mime, sizeof(mime) - 1) != 0)
+		return 0;
+	next = ct[sizeof(mime) - 1];
+	return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Reads a file id; on failure fills `msg` with what is wrong with `field`. */
+static int read_file_id(const octo_json_value *v, const char *field,
+                        int64_t *out, char *msg, size_t size)
+{
+	if (!v) {
+		snprintf(msg, size, "%s is required", field);
+		return -1;
+	}
+	if (octo_json_int(v, out) < 0 || *out < FILE_ID_MIN || *out > FILE_ID_MAX) {
+		snprintf(msg, size, "%s must be an integer between %d and %d",
+		         field, FILE_ID_MIN, FILE_ID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static void object_key(int64_t file_id, char *out, size_t size)
+{
+	snprintf(out, size, "downloads/%" PRId64 ".zip", file_id);
+}
+
+/* ---- what every response carries --------------------------------------- */
+
+static int origin_allowed(const octo_api *api, const char *origin, size_t len)
+{
+	const char *p = api->cors_origins;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, origin, len) == 0)
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static void add_cors(const octo_api *api, const octo_request *req, octo_response *r)
+{
+	const char *origin = request_header(req, "Origin");
+
+	if (strcmp(api->cors_origins, "*") == 0) {
+		add_header(r, "Access-Control-Allow-Origin", "*");
+	} else {
+		add_header(r, "Vary", "Origin");
+		if (!origin || !origin_allowed(api, origin, strlen(origin)))
+			return;
+		add_header(r, "Access-Control-Allow-Origin", "%s", origin);
+	}
+	add_header(r, "Access-Control-Expose-Headers",
+	           "X-Request-ID, RateLimit-Limit, RateLimit-Remaining, "
+	           "RateLimit-Reset, Retry-After");
+}
+
+static void add_common_headers(const octo_api *api, const octo_request *req,
+                               octo_response *r)
+{
+	add_header(r, "X-Request-ID", "%s", r->request_id);
+	add_header(r, "X-Content-Type-Options", "nosniff");
+	add_header(r, "X-Frame-Options", "SAMEORIGIN");
+	add_header(r, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+	add_header(r, "Referrer-Policy", "no-referrer");
+	add_header(r, "Cache-Control", "no-store");
+	add_cors(api, req, r);
+}
+
+/* Counts the request against its client; 0 when it may go on. /health is
+ * looked at but not counted, so probes never use up a client's budget. */
+static int rate_limit(octo_api *api, const octo_request *req, octo_response *r)
+{
+	octo__ratelimit_verdict v;
+
+	if (!api->ratelimit)
+		return 0;
+	octo__ratelimit_hit(api->ratelimit, req->client, octo__monotonic_ms(),
+	                    strcmp(req->path, "/health") != 0, &v);
+	add_header(r, "RateLimit-Limit", "%" PRIu32, v.limit);
+	add_header(r, "RateLimit-Remaining", "%" PRIu32, v.remaining);
+	add_header(r, "RateLimit-Reset", "%" PRIu32, v.reset_s);
+	if (v.allowed)
+		return 0;
+	add_header(r, "Retry-After", "%" PRIu32, v.reset_s);
+	set_error(r, 429, "rate_limited",
+	          "Too many requests: at most %" PRIu32 " per %" PRIu32 " ms; retry in %" PRIu32 " s",
+	          v.limit, api->opts.rate_limit_window_ms, v.reset_s);
+	return -1;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+/* One request on its way through the API. */
+typedef struct {
+	octo_api *api;
+	const octo_request *req;
+	const octo_json_value *body; /* POST routes: the parsed JSON object */
+	octo_response *resp;
+	octo_api_done_cb done;
+	void *payload;
+	int deferred; /* the handler will call done later */
+} call;
+
+static octo_json_writer *writer_or_fail(octo_response *r)
+{
+	octo_json_writer *w;
+
+	if (octo_json_writer_new(&w) < 0) {
+		r->failed = 1;
+		return NULL;
+	}
+	octo_json_write_object_begin(w);
+	return w;
+}
+
+static void finish_object(octo_response *r, int status, octo_json_writer *w)
+{
+	octo_json_write_object_end(w);
+	set_json(r, status, w);
+	octo_json_writer_free(w);
+}
+
+static void storage_error(octo_response *r, int rc)
+{
+	if (rc == OCTO_ENOSPC)
+		set_error(r, 507, "insufficient_storage", "Storage is full; try again later");
+	else
+		set_error(r, 503, "storage_unavailable", "Storage is unavailable; try again later");
+}
+
+static void handle_root(call *c)
+{
+	octo_json_writer *w = writer_or_fail(c->resp);
+
+	if (!w)
+		return;
+	octo_json_write_key(w, "message");
+	octo_json_write_string(w, "Octopus download service");
+	finish_object(c->resp, 200, w);
+}
+
+static void handle_health(call *c)
+{
+	int ok = octo_store_ping(c->api->store) == 0;
+	octo_json_writer *w = writer_or_fail(c->resp);
+
+	if (!w)
+		return;
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, ok ? "healthy" : "unhealthy");
+	octo_json_write_key(w, "checks");
+	octo_json_write_object_begin(w);
+	octo_json_write_key(w, "storage");
+	octo_json_write_string(w, ok ? "ok" : "error");
+	octo_json_write_object_end(w);
+	finish_object(c->resp, ok ? 200 : 503, w);
+}
+
+static void write_int_or_null(octo_json_writer *w, const char *key, int present, int64_t n)
+{
+	octo_json_write_key(w, key);
+	if (present)
+		octo_json_write_int(w, n);
+	else
+		octo_json_write_null(w);
+}
+
+static void handle_check(call *c)
+{
+	char msg[128], key[64];
+	octo_object_info info;
+	octo_json_writer *w;
+	int64_t file_id;
+	int rc;
+
+	if (read_file_id(octo_json_get(c->body, "file_id"), "file_id", &file_id,
+	                 msg, sizeof(msg)) < 0) {
+		set_error(c->resp, 400, "validation_error", "%s", msg);
+		return;
+	}
+	object_key(file_id, key, sizeof(key));
+	rc = octo_store_head(c->api->store, key, &info);
+	if (rc < 0 && rc != OCTO_ENOTFOUND) {
+		storage_error(c->resp, rc);
+		return;
+	}
+	if (!(w = writer_or_fail(c->resp)))
+		return;
+	octo_json_write_key(w, "file_id");
+	octo_json_write_int(w, file_id);
+	octo_json_write_key(w, "available");
+	octo_json_write_bool(w, rc == 0);
+	octo_json_write_key(w, "s3Key");
+	if (rc == 0)
+		octo_json_write_string(w, key);
+	else
+		octo_json_write_null(w);
+	write_int_or_null(w, "size", rc == 0, (int64_t)info.size);
+	finish_object(c->resp, 200, w);
+}
+
+/* The durable job record, format version 1. */
+static int write_job_record(octo_api *api, const char *job_id,
+                            const octo_json_value *ids, const char *request_id)
+{
+	char key[80], ts[OCTO__TIMESTAMP_LEN + 1];
+	octo_json_writer *w;
+	char *text = NULL;
+	size_t i, len;
+	int64_t id;
+	int rc;
+
+	if ((rc = octo_json_writer_new(&w)) < 0)
+		return rc;
+	octo__timestamp(ts);
+	octo_json_write_object_begin(w);
+	octo_json_write_key(w, "version");
+	octo_json_write_int(w, 1);
+	octo_json_write_key(w, "jobId");
+	octo_json_write_string(w, job_id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, "queued");
+	octo_json_write_key(w, "createdAt");
+	octo_json_write_string(w, ts);
+	octo_json_write_key(w, "requestId");
+	octo_json_write_string(w, request_id);
+	octo_json_write_key(w, "fileIds");
+	octo_json_write_array_begin(w);
+	for (i = 0; i < octo_json_size(ids); i++) {
+		octo_json_int(octo_json_at(ids, i), &id);
+		octo_json_write_int(w, id);
+	}
+	octo_json_write_array_end(w);
+	octo_json_write_object_end(w);
+	rc = octo_json_writer_finish(w, &text, &len);
+	octo_json_writer_free(w);
+	if (rc < 0)
+		return rc;
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	rc = octo_store_put(api->store, key, text, len);
+	free(text);
+	return rc;
+}
+
+static int validate_file_ids(const octo_json_value *ids, char *msg, size_t size)
+{
+	char field[32];
+	int64_t id;
+	size_t i, n;
+
+	if (!ids) {
+		snprintf(msg, size, "file_ids is required");
+		return -1;
+	}
+	n = octo_json_size(ids);
+	if (octo_json_typeof(ids) != OCTO_JSON_ARRAY || n < 1 || n > FILE_IDS_MAX) {
+		snprintf(msg, size, "file_ids must be an array of 1 to %d file ids", FILE_IDS_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(field, sizeof(field), "file_ids[%zu]", i);
+		if (read_file_id(octo_json_at(ids, i), field, &id, msg, size) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void handle_initiate(call *c)
+{
+	const octo_json_value *ids = octo_json_get(c->body, "file_ids");
+	char msg[128], job_id[OCTO__UUID_LEN + 1];
+	octo_json_writer *w;
+	int rc;
+
+	if (validate_file_ids(ids, msg, sizeof(msg)) < 0) {
+		set_error(c->resp, 400, "validation_error", "%s", msg);
+		return;
+	}
+	if (octo__uuid4(job_id) < 0) {
+		c->resp->failed = 1;
+		return;
+	}
+	/* The reply promises the job exists: persist it first. */
+	if ((rc = write_job_record(c->api, job_id, ids, c->resp->request_id)) < 0) {
+		storage_error(c->resp, rc);
+		return;
+	}
+	if (!(w = writer_or_fail(c->resp)))
+		return;
+	octo_json_write_key(w, "jobId");
+	octo_json_write_string(w, job_id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, "queued");
+	octo_json_write_key(w, "totalFileIds");
+	octo_json_write_int(w, (int64_t)octo_json_size(ids));
+	finish_object(c->resp, 202, w);
+}
+
+/* Looks the file up and writes the legacy /v1/download/start answer. */
+static void complete_start(octo_api *api, int64_t file_id, uint64_t started_ms,
+                           octo_response *r)
+{
+	char key[64];
+	octo_object_info info;
+	octo_json_writer *w;
+	int rc;
+
+	object_key(file_id, key, sizeof(key));
+	rc = octo_store_head(api->store, key, &info);
+	if (rc < 0 && rc != OCTO_ENOTFOUND) {
+		storage_error(r, rc);
+		return;
+	}
+	if (!(w = writer_or_fail(r)))
+		return;
+	octo_json_write_key(w, "file_id");
+	octo_json_write_int(w, file_id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, rc == 0 ? "completed" : "failed");
+	/* Signed URLs come with the storage backends that can sign them. */
+	octo_json_write_key(w, "downloadUrl");
+	octo_json_write_null(w);
+	write_int_or_null(w, "size", rc == 0, (int64_t)info.size);
+	octo_json_write_key(w, "processingTimeMs");
+	octo_json_write_int(w, (int64_t)(octo__monotonic_ms() - started_ms));
+	octo_json_write_key(w, "message");
+	octo_json_write_string(w, rc == 0 ? "File is ready in storage"
+	                                  : "File not found in storage");
+	finish_object(r, 200, w);
+}
+
+static void finalize(octo_response *r)
+{
+	static const char fallback[] =
+		"{\"error\":\"internal_error\",\"message\":\"Out of memory\",\"requestId\":null}";
+
+	if (!r->failed)
+		return;
+	free(r->body);
+	r->status = 500;
+	r->body = strdup(fallback);
+	r->body_len = r->body ? sizeof(fallback) - 1 : 0;
+}
+
+/* Inserts keeping the queue sorted by due time. Caller holds api->lock. */
+static void enqueue(octo_api *api, pending *p)
+{
+	pending **link = &api->queue;
+
+	while (*link && (*link)->due_ms <= p->due_ms)
+		link = &(*link)->next;
+	p->next = *link;
+	*link = p;
+}
+
+static uint32_t random_delay(const octo_api_options *o)
+{
+	uint32_t r = 0, span = o->download_delay_max_ms - o->download_delay_min_ms;
+
+	octo__random(&r, sizeof(r));
+	return o->download_delay_min_ms + (span == UINT32_MAX ? r : r % (span + 1));
+}
+
+static void handle_start(call *c)
+{
+	octo_api *api = c->api;
+	char msg[128];
+	int64_t file_id;
+	pending *p;
+
+	if (read_file_id(octo_json_get(c->body, "file_id"), "file_id", &file_id,
+	                 msg, sizeof(msg)) < 0) {
+		set_error(c->resp, 400, "validation_error", "%s", msg);
+		return;
+	}
+	if (!api->opts.download_delay_enabled) {
+		complete_start(api, file_id, octo__monotonic_ms(), c->resp);
+		return;
+	}
+	if (!(p = calloc(1, sizeof(*p)))) {
+		c->resp->failed = 1;
+		return;
+	}
+	p->started_ms = octo__monotonic_ms();
+	p->due_ms = p->started_ms + random_delay(&api->opts);
+	p->file_id = file_id;
+	p->resp = c->resp;
+	p->done = c->done;
+	p->payload = c->payload;
+	pthread_mutex_lock(&api->lock);
+	if (api->stopping) {
+		pthread_mutex_unlock(&api->lock);
+		free(p);
+		set_error(c->resp, 503, "shutting_down", "The service is shutting down");
+		return;
+	}
+	enqueue(api, p);
+	pthread_cond_signal(&api->wake);
+	pthread_mutex_unlock(&api->lock);
+	c->deferred = 1;
+}
+
+/* The timer thread: answers each waiting request when its time comes, or
+ * at once with 503 when the API shuts down. */
+static void *timer_main(void *arg)
+{
+	octo_api *api = arg;
+
+	pthread_mutex_lock(&api->lock);
+	for (;;) {
+		pending *p = api->queue;
+		uint64_t now = octo__monotonic_ms();
+		int stopping;
+		if (!p && api->stopping)
+			break;
+		if (!p || (!api->stopping && p->due_ms > now)) {
+			struct timespec ts;
+			uint64_t until = p ? p->due_ms : now + 60000;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)((until - now) / 1000);
+			ts.tv_nsec += (long)((until - now) % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&api->wake, &api->lock, &ts);
+			continue;
+		}
+		api->queue = p->next;
+		stopping = api->stopping;
+		pthread_mutex_unlock(&api->lock);
+		if (stopping)
+			set_error(p->resp, 503, "shutting_down", "The service is shutting down");
+		else
+			complete_start(api, p->file_id, p->started_ms, p->resp);
+		finalize(p->resp);
+		p->done(p->resp, p->payload);
+		free(p);
+		pthread_mutex_lock(&api->lock);
+	}
+	pthread_mutex_unlock(&api->lock);
+	return NULL;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+enum { M_GET = 1, M_POST = 2 };
+
+typedef struct {
+	const char *path;
+	int methods;
+	void (*handler)(call *c);
+} route;
+
+static const route routes[] = {
+	{ "/", M_GET, handle_root },
+	{ "/health", M_GET, handle_health },
+	{ "/v1/download/check", M_POST, handle_check },
+	{ "/v1/download/initiate", M_POST, handle_initiate },
+	{ "/v1/download/start", M_POST, handle_start },
+};
+
+static const route *find_route(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].path, path) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+static const char *allow_list(const route *rt)
+{
+	return rt->methods == M_GET ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+}
+
+static int method_bit(const char *method)
+{
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return M_GET;
+	if (strcmp(method, "POST") == 0)
+		return M_POST;
+	return 0;
+}
+
+static void preflight(const route *rt, octo_response *r)
+{
+	r->status = 204;
+	add_header(r, "Allow", "%s", allow_list(rt));
+	add_header(r, "Access-Control-Allow-Methods", "%s", allow_list(rt));
+	add_header(r, "Access-Control-Allow-Headers",
+	           "Content-Type, X-Request-ID, Idempotency-Key, traceparent");
+	add_header(r, "Access-Control-Max-Age", "600");
+}
+
+/* Parses and checks a POST body; 0 when c->body is a JSON object. */
+static int read_body(call *c, octo_json **doc)
+{
+	const octo_request *req = c->req;
+
+	if (req->body_too_large || req->body_len > c->api->opts.max_body_bytes) {
+		set_error(c->resp, 413, "payload_too_large",
+		          "Request body exceeds %zu bytes", c->api->opts.max_body_bytes);
+		return -1;
+	}
+	if (!content_type_json(request_header(req, "Content-Type"))) {
+		set_error(c->resp, 415, "unsupported_media_type",
+		          "Content-Type must be application/json");
+		return -1;
+	}
+	if (octo_json_parse(doc, req->body, req->body_len) < 0) {
+		set_error(c->resp, 400, "invalid_json", "Request body is not valid JSON: %s",
+		          octo_error_last());
+		return -1;
+	}
+	if (octo_json_typeof(octo_json_root(*doc)) != OCTO_JSON_OBJECT) {
+		set_error(c->resp, 400, "validation_error", "Request body must be a JSON object");
+		return -1;
+	}
+	c->body = octo_json_root(*doc);
+	return 0;
+}
+
+static void dispatch(call *c)
+{
+	const octo_request *req = c->req;
+	const route *rt = find_route(req->path);
+	octo_json *doc = NULL;
+	int bit;
+
+	if (!rt) {
+		set_error(c->resp, 404, "not_found", "No route for %.200s", req->path);
+		return;
+	}
+	c->resp->route = rt->path;
+	if (strcmp(req->method, "OPTIONS") == 0) {
+		preflight(rt, c->resp);
+		return;
+	}
+	bit = method_bit(req->method);
+	if (!(rt->methods & bit)) {
+		add_header(c->resp, "Allow", "%s", allow_list(rt));
+		set_error(c->resp, 405, "method_not_allowed", "%.16s is not allowed on %s",
+		          req->method, rt->path);
+		return;
+	}
+	if (bit == M_POST && read_body(c, &doc) < 0) {
+		octo_json_free(doc);
+		return;
+	}
+	rt->handler(c);
+	octo_json_free(doc);
+}
+
+int octo_api_handle(octo_api *api, const octo_request *req,
+                    octo_api_done_cb done, void *payload)
+{
+	const char *id;
+	call c;
+
+	octo__error_clear();
+	if (!api || !req || !req->method || !req->path || !done)
+		return octo__error(OCTO_EINVAL, "request needs a method, a path and a callback");
+	memset(&c, 0, sizeof(c));
+	c.api = api;
+	c.req = req;
+	c.done = done;
+	c.payload = payload;
+	if (!(c.resp = response_new()))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	id = request_header(req, "X-Request-ID");
+	if (request_id_sane(id))
+		snprintf(c.resp->request_id, sizeof(c.resp->request_id), "%s", id);
+	else if (octo__uuid4(c.resp->request_id) < 0)
+		c.resp->failed = 1;
+	add_common_headers(api, req, c.resp);
+	if (rate_limit(api, req, c.resp) == 0)
+		dispatch(&c);
+	if (c.deferred)
+		return 0;
+	finalize(c.resp);
+	done(c.resp, payload);
+	return 0;
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static int check_options(const octo_api_options *o)
+{
+	if (o->version != OCTO_API_OPTIONS_VERSION)
+		return octo__error(OCTO_EINVAL, "options version %u is not %d",
+		                   o->version, OCTO_API_OPTIONS_VERSION);
+	if (o->max_body_bytes == 0)
+		return octo__error(OCTO_EINVAL, "max_body_bytes must be positive");
+	if (o->rate_limit_window_ms == 0)
+		return octo__error(OCTO_EINVAL, "rate_limit_window_ms must be positive");
+	if (!o->cors_origins || !*o->cors_origins)
+		return octo__error(OCTO_EINVAL, "cors_origins must be \"*\" or a list of origins");
+	if (o->download_delay_min_ms > o->download_delay_max_ms)
+		return octo__error(OCTO_EINVAL,
+		                   "download_delay_min_ms must not exceed download_delay_max_ms");
+	return 0;
+}
+
+static void init_sync(octo_api *api)
+{
+	pthread_condattr_t attr;
+
+	/* The timer waits on the monotonic clock: wall-clock jumps must not
+	 * stretch or cut a delay. */
+	pthread_mutex_init(&api->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&api->wake, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+static int start_timer(octo_api *api)
+{
+	if (pthread_create(&api->timer, NULL, timer_main, api) != 0)
+		return octo__error(OCTO_ERROR, "cannot start the timer thread");
+	api->timer_running = 1;
+	return 0;
+}
+
+int octo_api_new(octo_api **out, octo_store *store, const octo_api_options *opts)
+{
+	static const octo_api_options defaults = OCTO_API_OPTIONS_INIT;
+	octo_api *api;
+	int rc;
+
+	octo__error_clear();
+	if (!out || !store)
+		return octo__error(OCTO_EINVAL, "no store given");
+	if (!opts)
+		opts = &defaults;
+	if ((rc = check_options(opts)) < 0)
+		return rc;
+	if (!(api = calloc(1, sizeof(*api))))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	init_sync(api);
+	api->store = store;
+	api->opts = *opts;
+	api->cors_origins = strdup(opts->cors_origins);
+	api->opts.cors_origins = api->cors_origins;
+	if (!api->cors_origins)
+		rc = octo__error(OCTO_ENOMEM, "out of memory");
+	else if (opts->rate_limit_max > 0)
+		rc = octo__ratelimit_new(&api->ratelimit, opts->rate_limit_window_ms,
+		                         opts->rate_limit_max);
+	if (rc == 0)
+		rc = start_timer(api);
+	if (rc < 0) {
+		octo_api_free(api);
+		return rc;
+	}
+	*out = api;
+	return 0;
+}
+
+void octo_api_shutdown(octo_api *api)
+{
+	if (!api || !api->timer_running)
+		return;
+	pthread_mutex_lock(&api->lock);
+	api->stopping = 1;
+	pthread_cond_signal(&api->wake);
+	pthread_mutex_unlock(&api->lock);
+	pthread_join(api->timer, NULL);
+	api->timer_running = 0;
+}
+
+void octo_api_free(octo_api *api)
+{
+	if (!api)
+		return;
+	octo_api_shutdown(api);
+	pthread_cond_destroy(&api->wake);
+	pthread_mutex_destroy(&api->lock);
+	octo__ratelimit_free(api->ratelimit);
+	free(api->cors_origins);
+	free(api);
+}
+
+size_t octo_api_max_body(const octo_api *api)
+{
+	return api->opts.max_body_bytes;
+}

@@ -1,0 +1,126 @@
+/* Error codes and messages, version, ids and clocks. */
+#include "config.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <octopus/version.h>
+
+/* One message per thread, so concurrent callers never see each other's. */
+static _Thread_local char last_error[512];
+
+const char *octo_strerror(int code)
+{
+	switch (code) {
+	case OCTO_OK: return "success";
+	case OCTO_ERROR: return "unexpected error";
+	case OCTO_ENOMEM: return "out of memory";
+	case OCTO_EINVAL: return "invalid argument";
+	case OCTO_ENOTFOUND: return "not found";
+	case OCTO_EIO: return "input/output error";
+	case OCTO_EPARSE: return "malformed input";
+	case OCTO_ERANGE: return "value out of range";
+	case OCTO_ENOSPC: return "no space left on storage device";
+	case OCTO_ESHUTDOWN: return "shutting down";
+	case OCTO_EUNSUPPORTED: return "not supported";
+	default: return "unknown error code";
+	}
+}
+
+const char *octo_error_last(void)
+{
+	return last_error;
+}
+
+int octo__error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void octo__error_clear(void)
+{
+	last_error[0] = '\0';
+}
+
+void octo_free(void *ptr)
+{
+	free(ptr);
+}
+
+const char *octo_version(void)
+{
+	return OCTO_VERSION;
+}
+
+int octo__random(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return octo__error(OCTO_EIO, "getrandom: %s", strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int octo__uuid4(char out[OCTO__UUID_LEN + 1])
+{
+	unsigned char b[16];
+	int rc = octo__random(b, sizeof(b));
+
+	if (rc < 0)
+		return rc;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	snprintf(out, OCTO__UUID_LEN + 1,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+	         b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+uint64_t octo__monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void octo__timestamp(char out[OCTO__TIMESTAMP_LEN + 1])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(out, OCTO__TIMESTAMP_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + 19, OCTO__TIMESTAMP_LEN + 1 - 19, ".%03dZ",
+	         (int)(ts.tv_nsec / 1000000L));
+}
+
+char *octo__strdup(const char *s)
+{
+	char *copy = strdup(s);
+
+	if (!copy)
+		octo__error(OCTO_ENOMEM, "out of memory");
+	return copy;
+}

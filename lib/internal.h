@@ -1,0 +1,34 @@
+/* What libocto's modules share privately: error reporting, ids and clocks.
+ * Nothing here is exported from the shared library. */
+#ifndef OCTO_LIB_INTERNAL_H
+#define OCTO_LIB_INTERNAL_H
+
+#include <octopus/common.h>
+
+/* Records a formatted message as this thread's last error and returns
+ * `code`, so a failure path reads: return octo__error(OCTO_EIO, "..."). */
+int octo__error(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Clears this thread's last error (at the start of a public call). */
+void octo__error_clear(void);
+
+/* Fills `buf` with cryptographically random bytes from the kernel. */
+int octo__random(void *buf, size_t len);
+
+/* Writes a random (version 4) UUID, 36 characters plus NUL. */
+#define OCTO__UUID_LEN 36
+int octo__uuid4(char out[OCTO__UUID_LEN + 1]);
+
+/* Milliseconds of a monotonic clock, for durations and deadlines. */
+uint64_t octo__monotonic_ms(void);
+
+/* Writes the wall-clock time as RFC 3339 UTC with milliseconds,
+ * "2025-12-14T10:00:00.000Z" (24 characters plus NUL). */
+#define OCTO__TIMESTAMP_LEN 24
+void octo__timestamp(char out[OCTO__TIMESTAMP_LEN + 1]);
+
+/* strdup that records OCTO_ENOMEM on failure. */
+char *octo__strdup(const char *s);
+
+#endif

@@ -1,0 +1,400 @@
+/* JSON over yajl: yajl_tree for parsing, yajl_gen for writing, plus the
+ * strictness yajl leaves to its caller (depth, comments, duplicate keys). */
+#include "config.h"
+#include "internal.h"
+
+#include <octopus/json.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+struct octo_json {
+	yajl_val root;
+};
+
+struct octo_json_writer {
+	yajl_gen gen;
+	int depth;
+	int values;   /* top-level values written */
+	int failed;
+};
+
+/* A value handle is the yajl node itself; the public type stays opaque. */
+#define NODE(v) ((yajl_val)(v))
+
+/* Checks what yajl_tree does not: nesting depth (yajl_tree_free recurses),
+ * raw NUL bytes, and comments (yajl_tree_parse enables them). */
+static int prescan(const char *text, size_t len)
+{
+	int depth = 0, in_string = 0, escaped = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		char c = text[i];
+		if (c == '\0')
+			return octo__error(OCTO_EPARSE, "NUL byte at offset %zu", i);
+		if (in_string) {
+			if (escaped)
+				escaped = 0;
+			else if (c == '\\')
+				escaped = 1;
+			else if (c == '"')
+				in_string = 0;
+			continue;
+		}
+		if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > OCTO_JSON_MAX_DEPTH)
+				return octo__error(OCTO_EPARSE, "nesting deeper than %d",
+				                   OCTO_JSON_MAX_DEPTH);
+		} else if (c == ']' || c == '}') {
+			depth--;
+		} else if (c == '/') {
+			return octo__error(OCTO_EPARSE, "comments are not JSON (offset %zu)", i);
+		}
+	}
+	return 0;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 0 when no object below `v` repeats a key. Depth is bounded by prescan. */
+static int check_duplicates(yajl_val v)
+{
+	size_t i, n;
+
+	if (YAJL_IS_ARRAY(v)) {
+		int rc = 0;
+		for (i = 0; i < v->u.array.len && rc == 0; i++)
+			rc = check_duplicates(v->u.array.values[i]);
+		return rc;
+	}
+	if (!YAJL_IS_OBJECT(v) || (n = v->u.object.len) == 0)
+		return 0;
+	{
+		const char **keys = malloc(n * sizeof(*keys));
+		int rc = 0;
+		if (!keys)
+			return octo__error(OCTO_ENOMEM, "out of memory");
+		memcpy(keys, v->u.object.keys, n * sizeof(*keys));
+		qsort(keys, n, sizeof(*keys), cmp_keys);
+		for (i = 1; i < n && rc == 0; i++)
+			if (strcmp(keys[i - 1], keys[i]) == 0)
+				rc = octo__error(OCTO_EPARSE, "duplicate key \"%.64s\"", keys[i]);
+		free(keys);
+		for (i = 0; i < n && rc == 0; i++)
+			rc = check_duplicates(v->u.object.values[i]);
+		return rc;
+	}
+}
+
+int octo_json_parse(octo_json **out, const char *text, size_t len)
+{
+	char errbuf[256] = "";
+	char *copy;
+	octo_json *doc;
+	int rc;
+
+	octo__error_clear();
+	if (!out || (!text && len))
+		return octo__error(OCTO_EINVAL, "no JSON text");
+	if ((rc = prescan(text, len)) < 0)
+		return rc;
+	/* yajl_tree_parse wants a NUL-terminated string. */
+	if (!(copy = malloc(len + 1)) || !(doc = calloc(1, sizeof(*doc)))) {
+		free(copy);
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	}
+	if (len)
+		memcpy(copy, text, len);
+	copy[len] = '\0';
+	doc->root = yajl_tree_parse(copy, errbuf, sizeof(errbuf));
+	free(copy);
+	if (!doc->root) {
+		char *nl = strchr(errbuf, '\n');
+		if (nl)
+			*nl = '\0';
+		free(doc);
+		return octo__error(OCTO_EPARSE, "%s", errbuf[0] ? errbuf : "invalid JSON");
+	}
+	if ((rc = check_duplicates(doc->root)) < 0) {
+		octo_json_free(doc);
+		return rc;
+	}
+	*out = doc;
+	return 0;
+}
+
+void octo_json_free(octo_json *doc)
+{
+	if (!doc)
+		return;
+	yajl_tree_free(doc->root);
+	free(doc);
+}
+
+const octo_json_value *octo_json_root(const octo_json *doc)
+{
+	return (const octo_json_value *)doc->root;
+}
+
+octo_json_type octo_json_typeof(const octo_json_value *v)
+{
+	yajl_val n = NODE(v);
+
+	if (!n || YAJL_IS_NULL(n))
+		return OCTO_JSON_NULL;
+	if (YAJL_IS_TRUE(n) || YAJL_IS_FALSE(n))
+		return OCTO_JSON_BOOL;
+	if (YAJL_IS_INTEGER(n))
+		return OCTO_JSON_INTEGER;
+	if (YAJL_IS_NUMBER(n))
+		return OCTO_JSON_NUMBER;
+	if (YAJL_IS_STRING(n))
+		return OCTO_JSON_STRING;
+	if (YAJL_IS_ARRAY(n))
+		return OCTO_JSON_ARRAY;
+	return OCTO_JSON_OBJECT;
+}
+
+const octo_json_value *octo_json_get(const octo_json_value *obj, const char *key)
+{
+	yajl_val n = NODE(obj);
+	size_t i;
+
+	if (!n || !YAJL_IS_OBJECT(n) || !key)
+		return NULL;
+	for (i = 0; i < n->u.object.len; i++)
+		if (strcmp(n->u.object.keys[i], key) == 0)
+			return (const octo_json_value *)n->u.object.values[i];
+	return NULL;
+}
+
+size_t octo_json_size(const octo_json_value *v)
+{
+	yajl_val n = NODE(v);
+
+	if (n && YAJL_IS_ARRAY(n))
+		return n->u.array.len;
+	if (n && YAJL_IS_OBJECT(n))
+		return n->u.object.len;
+	return 0;
+}
+
+const octo_json_value *octo_json_at(const octo_json_value *arr, size_t index)
+{
+	yajl_val n = NODE(arr);
+
+	if (!n || !YAJL_IS_ARRAY(n) || index >= n->u.array.len)
+		return NULL;
+	return (const octo_json_value *)n->u.array.values[index];
+}
+
+int octo_json_int(const octo_json_value *v, int64_t *out)
+{
+	if (octo_json_typeof(v) != OCTO_JSON_INTEGER)
+		return OCTO_EINVAL;
+	*out = (int64_t)YAJL_GET_INTEGER(NODE(v));
+	return 0;
+}
+
+int octo_json_bool(const octo_json_value *v, int *out)
+{
+	if (octo_json_typeof(v) != OCTO_JSON_BOOL)
+		return OCTO_EINVAL;
+	*out = YAJL_IS_TRUE(NODE(v));
+	return 0;
+}
+
+int octo_json_string(const octo_json_value *v, const char **out)
+{
+	if (octo_json_typeof(v) != OCTO_JSON_STRING)
+		return OCTO_EINVAL;
+	*out = YAJL_GET_STRING(NODE(v));
+	return 0;
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+int octo_json_writer_new(octo_json_writer **out)
+{
+	octo_json_writer *w = calloc(1, sizeof(*w));
+
+	if (!w || !(w->gen = yajl_gen_alloc(NULL))) {
+		free(w);
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	}
+	yajl_gen_config(w->gen, yajl_gen_validate_utf8, 1);
+	*out = w;
+	return 0;
+}
+
+void octo_json_writer_free(octo_json_writer *w)
+{
+	if (!w)
+		return;
+	yajl_gen_free(w->gen);
+	free(w);
+}
+
+static void check(octo_json_writer *w, yajl_gen_status st)
+{
+	if (st != yajl_gen_status_ok)
+		w->failed = 1;
+}
+
+static void value_written(octo_json_writer *w)
+{
+	if (w->depth == 0)
+		w->values++;
+}
+
+void octo_json_write_object_begin(octo_json_writer *w)
+{
+	check(w, yajl_gen_map_open(w->gen));
+	w->depth++;
+}
+
+void octo_json_write_object_end(octo_json_writer *w)
+{
+	check(w, yajl_gen_map_close(w->gen));
+	w->depth--;
+	value_written(w);
+}
+
+void octo_json_write_array_begin(octo_json_writer *w)
+{
+	check(w, yajl_gen_array_open(w->gen));
+	w->depth++;
+}
+
+void octo_json_write_array_end(octo_json_writer *w)
+{
+	check(w, yajl_gen_array_close(w->gen));
+	w->depth--;
+	value_written(w);
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+	unsigned char c = s[0];
+	size_t n, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (avail < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+
+static void write_text(octo_json_writer *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t len = strlen((const char *)p), i = 0, o = 0, n;
+	unsigned char *clean;
+
+	/* Valid UTF-8 goes straight through; anything else is repaired. */
+	for (i = 0; i < len && (n = utf8_seq(p + i, len - i)) > 0; i += n)
+		;
+	if (i == len) {
+		check(w, yajl_gen_string(w->gen, p, len));
+		return;
+	}
+	if (!(clean = malloc(len * 3 + 1))) {
+		w->failed = 1;
+		return;
+	}
+	for (i = 0; i < len;) {
+		n = utf8_seq(p + i, len - i);
+		if (n == 0) {
+			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(clean + o, p + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	check(w, yajl_gen_string(w->gen, clean, o));
+	free(clean);
+}
+
+void octo_json_write_key(octo_json_writer *w, const char *key)
+{
+	write_text(w, key);
+}
+
+void octo_json_write_string(octo_json_writer *w, const char *s)
+{
+	write_text(w, s);
+	value_written(w);
+}
+
+void octo_json_write_int(octo_json_writer *w, int64_t n)
+{
+	check(w, yajl_gen_integer(w->gen, (long long)n));
+	value_written(w);
+}
+
+void octo_json_write_bool(octo_json_writer *w, int b)
+{
+	check(w, yajl_gen_bool(w->gen, b != 0));
+	value_written(w);
+}
+
+void octo_json_write_null(octo_json_writer *w)
+{
+	check(w, yajl_gen_null(w->gen));
+	value_written(w);
+}
+
+int octo_json_writer_finish(octo_json_writer *w, char **text, size_t *len)
+{
+	const unsigned char *buf;
+	size_t n;
+	int rc = 0;
+
+	octo__error_clear();
+	if (w->failed || w->depth != 0 || w->values != 1) {
+		rc = octo__error(OCTO_EINVAL, "JSON writer calls do not form one value");
+	} else if (yajl_gen_get_buf(w->gen, &buf, &n) != yajl_gen_status_ok ||
+	           !(*text = malloc(n + 1))) {
+		rc = octo__error(OCTO_ENOMEM, "out of memory");
+	} else {
+		memcpy(*text, buf, n);
+		(*text)[n] = '\0';
+		if (len)
+			*len = n;
+	}
+	yajl_gen_reset(w->gen, NULL);
+	yajl_gen_clear(w->gen);
+	w->depth = w->values = w->failed = 0;
+	return rc;
+}

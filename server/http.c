@@ -1,0 +1,413 @@
+/* The libmicrohttpd adapter. MHD calls on_request several times per
+ * request: once with the headers, then with body chunks, then once with
+ * nothing more to read; only then does the API see the request. */
+#include "config.h"
+#include "http.h"
+#include "settings.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <octopus/json.h>
+
+#define DRAIN_TIMEOUT_MS 5000
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	octo_api *api;
+	const settings *cfg;
+	MHD_socket listen_fd;
+	_Atomic unsigned int in_flight; /* requests between headers and completion */
+};
+
+/* One request's state across MHD's calls. */
+typedef struct {
+	http_server *srv;
+	struct MHD_Connection *conn;
+	char *body;
+	size_t body_len;
+	int too_large;
+	int handed_over;        /* octo_api_handle() was called */
+	pthread_mutex_t lock;   /* guards resp and suspended */
+	octo_response *resp;
+	int suspended;
+	struct timespec started;
+	octo_header *headers;
+	size_t header_count, header_cap;
+} exchange;
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void timestamp(char out[32])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + 19, 13, ".%03dZ", (int)(ts.tv_nsec / 1000000L));
+}
+
+static const char *level_name(log_level level)
+{
+	static const char *names[] = { "debug", "info", "warn", "error" };
+	return names[level];
+}
+
+static octo_json_writer *log_begin(log_level level, const char *message)
+{
+	char ts[32];
+	octo_json_writer *w;
+
+	if (octo_json_writer_new(&w) < 0)
+		return NULL;
+	timestamp(ts);
+	octo_json_write_object_begin(w);
+	octo_json_write_key(w, "timestamp");
+	octo_json_write_string(w, ts);
+	octo_json_write_key(w, "level");
+	octo_json_write_string(w, level_name(level));
+	octo_json_write_key(w, "service");
+	octo_json_write_string(w, "octopus-api");
+	octo_json_write_key(w, "message");
+	octo_json_write_string(w, message);
+	return w;
+}
+
+static void log_end(octo_json_writer *w)
+{
+	char *line;
+
+	octo_json_write_object_end(w);
+	if (octo_json_writer_finish(w, &line, NULL) == 0) {
+		fprintf(stderr, "%s\n", line);
+		octo_free(line);
+	}
+	octo_json_writer_free(w);
+}
+
+void http_log(const settings *cfg, log_level level, const char *message)
+{
+	octo_json_writer *w;
+
+	if (level < cfg->log_level || !(w = log_begin(level, message)))
+		return;
+	log_end(w);
+}
+
+static void log_request(const exchange *x, const char *method, const char *path,
+                        const char *client, const octo_response *resp)
+{
+	int status = octo_response_status(resp);
+	log_level level = status >= 500 ? LOG_ERROR : LOG_INFO;
+	octo_json_writer *w;
+
+	if (level < x->srv->cfg->log_level || !(w = log_begin(level, "request")))
+		return;
+	octo_json_write_key(w, "request_id");
+	octo_json_write_string(w, octo_response_request_id(resp));
+	octo_json_write_key(w, "method");
+	octo_json_write_string(w, method);
+	octo_json_write_key(w, "path");
+	octo_json_write_string(w, path);
+	octo_json_write_key(w, "route");
+	octo_json_write_string(w, octo_response_route(resp));
+	octo_json_write_key(w, "status");
+	octo_json_write_int(w, status);
+	octo_json_write_key(w, "duration_ms");
+	octo_json_write_int(w, (int64_t)(seconds_since(&x->started) * 1000.0));
+	octo_json_write_key(w, "client");
+	octo_json_write_string(w, client);
+	log_end(w);
+}
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = info ? info->client_addr : NULL;
+
+	snprintf(out, size, "unknown");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+	exchange *x = cls;
+
+	(void)kind;
+	if (x->header_count == x->header_cap) {
+		size_t cap = x->header_cap ? x->header_cap * 2 : 32;
+		octo_header *bigger = realloc(x->headers, cap * sizeof(*bigger));
+		if (!bigger)
+			return MHD_NO;
+		x->headers = bigger;
+		x->header_cap = cap;
+	}
+	x->headers[x->header_count].name = key;
+	x->headers[x->header_count].value = value ? value : "";
+	x->header_count++;
+	return MHD_YES;
+}
+
+/* The API's done callback: may run on the API's timer thread. */
+static void on_response(octo_response *resp, void *payload)
+{
+	exchange *x = payload;
+
+	pthread_mutex_lock(&x->lock);
+	x->resp = resp;
+	if (x->suspended) {
+		x->suspended = 0;
+		MHD_resume_connection(x->conn);
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+static enum MHD_Result send_response(exchange *x, const char *method, const char *url)
+{
+	octo_response *resp = x->resp;
+	struct MHD_Response *r;
+	const char *body, *name, *value;
+	char client[INET6_ADDRSTRLEN];
+	enum MHD_Result ok;
+	size_t len, i;
+
+	body = octo_response_body(resp, &len);
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	for (i = 0; i < octo_response_header_count(resp); i++) {
+		octo_response_header(resp, i, &name, &value);
+		MHD_add_response_header(r, name, value);
+	}
+	ok = MHD_queue_response(x->conn, (unsigned int)octo_response_status(resp), r);
+	MHD_destroy_response(r);
+	client_address(x->conn, client, sizeof(client));
+	log_request(x, method, url, client, resp);
+	octo_response_free(resp);
+	x->resp = NULL;
+	return ok;
+}
+
+static exchange *exchange_new(http_server *srv, struct MHD_Connection *conn)
+{
+	exchange *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->srv = srv;
+	x->conn = conn;
+	srv->in_flight++;
+	pthread_mutex_init(&x->lock, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &x->started);
+	return x;
+}
+
+/* A body larger than the limit is never read into memory: a declared
+ * Content-Length over it is refused before reading, and chunked data past
+ * it is discarded. */
+static int declared_too_large(struct MHD_Connection *conn, size_t max)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+
+	if (!cl)
+		return 0;
+	n = strtoull(cl, &end, 10);
+	return *end == '\0' && n > max;
+}
+
+static int append_body(exchange *x, const char *data, size_t size)
+{
+	size_t max = octo_api_max_body(x->srv->api);
+	char *bigger;
+
+	if (x->too_large || x->body_len + size > max) {
+		x->too_large = 1;
+		return 0;
+	}
+	if (!(bigger = realloc(x->body, x->body_len + size + 1)))
+		return -1;
+	x->body = bigger;
+	memcpy(x->body + x->body_len, data, size);
+	x->body_len += size;
+	return 0;
+}
+
+static int hand_over(exchange *x, const char *method, const char *url)
+{
+	char client[INET6_ADDRSTRLEN];
+	octo_request req;
+
+	if (MHD_get_connection_values(x->conn, MHD_HEADER_KIND, collect_header, x) < 0)
+		return -1;
+	client_address(x->conn, client, sizeof(client));
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = url;
+	req.headers = x->headers;
+	req.header_count = x->header_count;
+	req.body = x->body;
+	req.body_len = x->body_len;
+	req.body_too_large = x->too_large;
+	req.client = client;
+	x->handed_over = 1;
+	return octo_api_handle(x->srv->api, &req, on_response, x);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	http_server *srv = cls;
+	exchange *x = *con_cls;
+	int waiting;
+
+	(void)version;
+	if (!x) {
+		if (!(x = exchange_new(srv, conn)))
+			return MHD_NO;
+		*con_cls = x;
+		x->too_large = declared_too_large(conn, octo_api_max_body(srv->api));
+		if (!x->too_large)
+			return MHD_YES; /* wait for the body */
+	}
+	if (*upload_data_size > 0) {
+		if (append_body(x, upload_data, *upload_data_size) < 0)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!x->handed_over && hand_over(x, method, url) < 0)
+		return MHD_NO;
+	pthread_mutex_lock(&x->lock);
+	waiting = x->resp == NULL;
+	if (waiting) {
+		x->suspended = 1;
+		MHD_suspend_connection(conn);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return waiting ? MHD_YES : send_response(x, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	exchange *x = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!x)
+		return;
+	octo_response_free(x->resp);
+	x->srv->in_flight--;
+	pthread_mutex_destroy(&x->lock);
+	free(x->headers);
+	free(x->body);
+	free(x);
+	*con_cls = NULL;
+}
+
+static int bind_address(const settings *cfg, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(cfg->port);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(cfg->port);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+int http_start(http_server **out, octo_api *api, const settings *cfg,
+               uint16_t *port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *info;
+	http_server *srv;
+	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int family = bind_address(cfg, &ss);
+
+	if (family < 0 || !(srv = calloc(1, sizeof(*srv)))) {
+		snprintf(err, errlen, family < 0 ? "bad HOST %s" : "out of memory", cfg->host);
+		return -1;
+	}
+	if (family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->api = api;
+	srv->cfg = cfg;
+	srv->daemon = MHD_start_daemon(
+		flags, cfg->port, NULL, NULL, on_request, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cores > 0 ? cores : 1),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)((cfg->request_timeout_ms + 999) / 1000),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
+		         cfg->host, cfg->port);
+		free(srv);
+		return -1;
+	}
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : cfg->port;
+	*out = srv;
+	return 0;
+}
+
+void http_stop(http_server *srv)
+{
+	struct timespec tick = { 0, 10 * 1000000L };
+	int waited_ms = 0;
+
+	if (!srv)
+		return;
+	srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
+	/* Requests waiting on a timer are answered now, then in-flight ones
+	 * get a bounded grace period to finish; idle keep-alive connections
+	 * hold no request and are simply closed. */
+	octo_api_shutdown(srv->api);
+	while (srv->in_flight > 0 && waited_ms < DRAIN_TIMEOUT_MS) {
+		nanosleep(&tick, NULL);
+		waited_ms += 10;
+	}
+	MHD_stop_daemon(srv->daemon);
+	if (srv->listen_fd != MHD_INVALID_SOCKET)
+		close(srv->listen_fd);
+	free(srv);
+}

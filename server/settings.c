@@ -1,0 +1,252 @@
+/* Reads and validates every octopusd setting. Each variable has one line
+ * in load_all(), which states its name, range and default. */
+#include "config.h"
+#include "settings.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+	const envfile *ef;
+	char *err;
+	size_t errlen;
+	int failed;
+} loader;
+
+static const char *lookup(const loader *l, const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v)
+		v = envfile_get(l->ef, name);
+	return v && *v ? v : NULL;
+}
+
+static void bad(loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bad(loader *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->failed++)
+		return; /* report the first problem */
+	va_start(ap, fmt);
+	vsnprintf(l->err, l->errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Strict unsigned decimal: digits only, no sign, blanks or overflow. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (!*s || strlen(s) > 20)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static uint32_t get_u32(loader *l, const char *name, uint32_t min, uint32_t max,
+                        uint32_t def)
+{
+	const char *v = lookup(l, name);
+	uint64_t n;
+
+	if (!v)
+		return def;
+	if (parse_u64(v, max, &n) < 0 || n < min) {
+		bad(l, "%s must be an integer from %u to %u (got \"%.40s\")", name, min, max, v);
+		return def;
+	}
+	return (uint32_t)n;
+}
+
+static int get_bool(loader *l, const char *name, int def)
+{
+	const char *v = lookup(l, name);
+
+	if (!v)
+		return def;
+	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+		return 1;
+	if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+		return 0;
+	bad(l, "%s must be true or false (got \"%.40s\")", name, v);
+	return def;
+}
+
+static log_level get_log_level(loader *l)
+{
+	static const char *names[] = { "debug", "info", "warn", "error" };
+	const char *v = lookup(l, "LOG_LEVEL");
+	size_t i;
+
+	if (!v)
+		return LOG_INFO;
+	for (i = 0; i < 4; i++)
+		if (strcasecmp(v, names[i]) == 0)
+			return (log_level)i;
+	bad(l, "LOG_LEVEL must be debug, info, warn or error (got \"%.40s\")", v);
+	return LOG_INFO;
+}
+
+int settings_parse_port(const char *text, uint16_t *out)
+{
+	uint64_t n;
+
+	if (!text || parse_u64(text, 65535, &n) < 0)
+		return -1;
+	*out = (uint16_t)n;
+	return 0;
+}
+
+int settings_parse_host(const char *text, char *out, size_t size)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (!text)
+		return -1;
+	if (strcmp(text, "localhost") == 0)
+		text = "127.0.0.1";
+	if (inet_pton(AF_INET, text, addr) != 1 && inet_pton(AF_INET6, text, addr) != 1)
+		return -1;
+	if (strlen(text) >= size)
+		return -1;
+	strcpy(out, text);
+	return 0;
+}
+
+/* An origin is scheme://host[:port] with no path: what browsers send. */
+static int origin_valid(const char *o, size_t n)
+{
+	size_t i, start;
+
+	if (n > 7 && strncmp(o, "http://", 7) == 0)
+		start = 7;
+	else if (n > 8 && strncmp(o, "https://", 8) == 0)
+		start = 8;
+	else
+		return 0;
+	for (i = start; i < n; i++) {
+		char c = o[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
+		      c == '[' || c == ']'))
+			return 0;
+	}
+	return 1;
+}
+
+/* "*" or a comma-separated list of origins; blanks around commas go. */
+static char *get_cors(loader *l)
+{
+	const char *v = lookup(l, "CORS_ORIGINS"), *p;
+	char *list, *o;
+
+	if (!v || strcmp(v, "*") == 0)
+		return strdup("*");
+	if (!(list = calloc(1, strlen(v) + 1)))
+		return NULL;
+	for (p = v, o = list; *p;) {
+		size_t n;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		if (!origin_valid(p, n)) {
+			bad(l, "CORS_ORIGINS must be * or a comma-separated list of "
+			       "origins like https://app.example.com (bad: \"%.*s\")",
+			    (int)(n > 60 ? 60 : n), p);
+			break;
+		}
+		if (o != list)
+			*o++ = ',';
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	if (!l->failed && o == list)
+		bad(l, "CORS_ORIGINS lists no origin");
+	return list;
+}
+
+static void check_s3(loader *l)
+{
+	static const char *names[] = {
+		"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
+		"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (lookup(l, names[i]))
+			bad(l, "%s is set, but S3 storage is not supported by this version "
+			       "of octopusd yet; unset the S3_* variables to use the local "
+			       "store in OCTO_DATA_DIR", names[i]);
+}
+
+static void load_all(loader *l, settings *c)
+{
+	const char *v;
+
+	v = lookup(l, "PORT");
+	if (v && settings_parse_port(v, &c->port) < 0)
+		bad(l, "PORT must be an integer from 0 to 65535 (got \"%.40s\")", v);
+	v = lookup(l, "HOST");
+	if (v && settings_parse_host(v, c->host, sizeof(c->host)) < 0)
+		bad(l, "HOST must be a numeric IPv4 or IPv6 address or localhost (got \"%.60s\")", v);
+	v = lookup(l, "OCTO_DATA_DIR");
+	c->data_dir = strdup(v ? v : "./data");
+	c->request_timeout_ms = get_u32(l, "REQUEST_TIMEOUT_MS", 1000, 3600000, 30000);
+	c->max_connections = get_u32(l, "OCTO_MAX_CONNECTIONS", 1, 100000, 1024);
+	c->api.max_body_bytes = get_u32(l, "OCTO_MAX_BODY_BYTES", 64, 16 * 1024 * 1024, 64 * 1024);
+	c->api.rate_limit_window_ms = get_u32(l, "RATE_LIMIT_WINDOW_MS", 1, 86400000, 60000);
+	c->api.rate_limit_max = get_u32(l, "RATE_LIMIT_MAX_REQUESTS", 0, 1000000000, 100);
+	c->api.download_delay_enabled = get_bool(l, "DOWNLOAD_DELAY_ENABLED", 1);
+	c->api.download_delay_min_ms = get_u32(l, "DOWNLOAD_DELAY_MIN_MS", 0, 3600000, 10000);
+	c->api.download_delay_max_ms = get_u32(l, "DOWNLOAD_DELAY_MAX_MS", 0, 3600000, 120000);
+	if (c->api.download_delay_min_ms > c->api.download_delay_max_ms)
+		bad(l, "DOWNLOAD_DELAY_MIN_MS (%u) must not exceed DOWNLOAD_DELAY_MAX_MS (%u)",
+		    c->api.download_delay_min_ms, c->api.download_delay_max_ms);
+	c->log_level = get_log_level(l);
+	c->cors_origins = get_cors(l);
+	c->api.cors_origins = c->cors_origins;
+	check_s3(l);
+}
+
+int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
+{
+	static const octo_api_options api_defaults = OCTO_API_OPTIONS_INIT;
+	loader l = { ef, err, errlen, 0 };
+
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->host, "0.0.0.0");
+	cfg->port = 3000;
+	cfg->api = api_defaults;
+	load_all(&l, cfg);
+	if (!l.failed && (!cfg->data_dir || !cfg->cors_origins))
+		bad(&l, "out of memory");
+	if (l.failed) {
+		settings_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+void settings_free(settings *cfg)
+{
+	free(cfg->data_dir);
+	free(cfg->cors_origins);
+	cfg->data_dir = cfg->cors_origins = NULL;
+	cfg->api.cors_origins = NULL;
+}

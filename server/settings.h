@@ -1,0 +1,40 @@
+/* octopusd's configuration: environment variables (12-factor), optionally
+ * backed by a .env file, validated all at once at start-up. */
+#ifndef OCTOPUSD_SETTINGS_H
+#define OCTOPUSD_SETTINGS_H
+
+#include <stdint.h>
+
+#include <octopus/api.h>
+
+#include "envfile.h"
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+typedef struct {
+	char host[64];               /* numeric address to bind */
+	uint16_t port;               /* 0: any free port */
+	char *data_dir;              /* embedded store directory */
+	uint32_t request_timeout_ms; /* idle connection timeout */
+	uint32_t max_connections;
+	log_level log_level;
+	octo_api_options api;        /* api.cors_origins points into this struct */
+	char *cors_origins;
+} settings;
+
+/* Fills `cfg` from the environment, falling back to `ef` (may be NULL) for
+ * variables the environment lacks; an empty value counts as unset. On a
+ * bad value returns -1 with a message naming the variable in `err`. */
+int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen);
+
+/* Releases what settings_load() allocated. */
+void settings_free(settings *cfg);
+
+/* Parses a port ("0".."65535") as the --port flag and PORT take it. */
+int settings_parse_port(const char *text, uint16_t *out);
+
+/* Parses a numeric IPv4/IPv6 address or "localhost" as --host and HOST
+ * take it, into `out` (numeric form). */
+int settings_parse_host(const char *text, char *out, size_t size);
+
+#endif

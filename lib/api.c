@@ -317,19 +317,21 @@ static void add_common_headers(const octo_api *api, const octo_request *req,
 }
 
 /* Counts the request against its client; 0 when it may go on. /health is
- * looked at but not counted, so probes never use up a client's budget. */
+ * neither counted nor refused: a prober sharing an address with a noisy
+ * client must not see a healthy service as down. */
 static int rate_limit(octo_api *api, const octo_request *req, octo_response *r)
 {
+	int exempt = strcmp(req->path, "/health") == 0;
 	octo__ratelimit_verdict v;
 
 	if (!api->ratelimit)
 		return 0;
 	octo__ratelimit_hit(api->ratelimit, req->client, octo__monotonic_ms(),
-	                    strcmp(req->path, "/health") != 0, &v);
+	                    !exempt, &v);
 	add_header(r, "RateLimit-Limit", "%" PRIu32, v.limit);
 	add_header(r, "RateLimit-Remaining", "%" PRIu32, v.remaining);
 	add_header(r, "RateLimit-Reset", "%" PRIu32, v.reset_s);
-	if (v.allowed)
+	if (v.allowed || exempt)
 		return 0;
 	add_header(r, "Retry-After", "%" PRIu32, v.reset_s);
 	set_error(r, 429, "rate_limited",
@@ -825,6 +827,8 @@ int octo_api_handle(octo_api *api, const octo_request *req,
 	else if (octo__uuid4(c.resp->request_id) < 0)
 		c.resp->failed = 1;
 	add_common_headers(api, req, c.resp);
+	if (find_route(req->path))
+		c.resp->route = find_route(req->path)->path; /* 429s get their label too */
 	if (rate_limit(api, req, c.resp) == 0)
 		dispatch(&c);
 	if (c.deferred)

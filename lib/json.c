@@ -5,6 +5,7 @@
 
 #include <octopus/json.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
@@ -14,18 +15,26 @@ struct octo_json {
 	yajl_val root;
 };
 
+/* What the writer expects next inside each open container: yajl_gen
+ * neither checks that a close matches its open nor that a key got its
+ * value, so the writer tracks that itself. */
+typedef enum { IN_ARRAY, IN_OBJECT_KEY, IN_OBJECT_VALUE } writer_state;
+
 struct octo_json_writer {
 	yajl_gen gen;
 	int depth;
 	int values;   /* top-level values written */
 	int failed;
+	unsigned char state[YAJL_MAX_DEPTH]; /* writer_state per open container */
 };
 
 /* A value handle is the yajl node itself; the public type stays opaque. */
 #define NODE(v) ((yajl_val)(v))
 
+static size_t utf8_seq(const unsigned char *s, size_t avail);
+
 /* Checks what yajl_tree does not: nesting depth (yajl_tree_free recurses),
- * raw NUL bytes, and comments (yajl_tree_parse enables them). */
+ * raw NUL bytes, strict UTF-8, and comments (yajl_tree_parse enables them). */
 static int prescan(const char *text, size_t len)
 {
 	int depth = 0, in_string = 0, escaped = 0;
@@ -35,7 +44,20 @@ static int prescan(const char *text, size_t len)
 		char c = text[i];
 		if (c == '\0')
 			return octo__error(OCTO_EPARSE, "NUL byte at offset %zu", i);
+		/* yajl checks only the shape of UTF-8 sequences and lets overlong
+		 * forms, surrogates and code points above U+10FFFF through. */
+		if ((unsigned char)c >= 0x80) {
+			size_t n = utf8_seq((const unsigned char *)text + i, len - i);
+			if (n == 0)
+				return octo__error(OCTO_EPARSE, "invalid UTF-8 at offset %zu", i);
+			i += n - 1;
+			escaped = 0;
+			continue;
+		}
 		if (in_string) {
+			/* \u0000 would cut the NUL-terminated strings readers get. */
+			if (escaped && c == 'u' && len - i > 4 && memcmp(text + i + 1, "0000", 4) == 0)
+				return octo__error(OCTO_EPARSE, "\\u0000 at offset %zu", i - 1);
 			if (escaped)
 				escaped = 0;
 			else if (c == '\\')
@@ -144,18 +166,35 @@ const octo_json_value *octo_json_root(const octo_json *doc)
 	return (const octo_json_value *)doc->root;
 }
 
+/* 1 when the number node `n` is an integer that fits int64. Decided from
+ * its text: yajl's own flag misses INT64_MIN. */
+static int node_integer(yajl_val n, int64_t *out)
+{
+	const char *text = YAJL_GET_NUMBER(n);
+	char *end;
+	long long i;
+
+	if (!text || strpbrk(text, ".eE"))
+		return 0;
+	errno = 0;
+	i = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0')
+		return 0;
+	*out = (int64_t)i;
+	return 1;
+}
+
 octo_json_type octo_json_typeof(const octo_json_value *v)
 {
 	yajl_val n = NODE(v);
+	int64_t ignored;
 
 	if (!n || YAJL_IS_NULL(n))
 		return OCTO_JSON_NULL;
 	if (YAJL_IS_TRUE(n) || YAJL_IS_FALSE(n))
 		return OCTO_JSON_BOOL;
-	if (YAJL_IS_INTEGER(n))
-		return OCTO_JSON_INTEGER;
 	if (YAJL_IS_NUMBER(n))
-		return OCTO_JSON_NUMBER;
+		return node_integer(n, &ignored) ? OCTO_JSON_INTEGER : OCTO_JSON_NUMBER;
 	if (YAJL_IS_STRING(n))
 		return OCTO_JSON_STRING;
 	if (YAJL_IS_ARRAY(n))
@@ -198,9 +237,11 @@ const octo_json_value *octo_json_at(const octo_json_value *arr, size_t index)
 
 int octo_json_int(const octo_json_value *v, int64_t *out)
 {
-	if (octo_json_typeof(v) != OCTO_JSON_INTEGER)
+	int64_t i;
+
+	if (!YAJL_IS_NUMBER(NODE(v)) || !node_integer(NODE(v), &i))
 		return OCTO_EINVAL;
-	*out = (int64_t)YAJL_GET_INTEGER(NODE(v));
+	*out = i;
 	return 0;
 }
 
@@ -243,10 +284,24 @@ void octo_json_writer_free(octo_json_writer *w)
 	free(w);
 }
 
+/* Every write call returns early once the writer has failed: the output
+ * is discarded anyway, and yajl_gen keeps counting depth past its limit,
+ * so further calls would read beyond its state array. */
 static void check(octo_json_writer *w, yajl_gen_status st)
 {
 	if (st != yajl_gen_status_ok)
 		w->failed = 1;
+}
+
+/* Called before every value: inside an object a value must follow a key. */
+static void value_expected(octo_json_writer *w)
+{
+	unsigned char *top = w->depth > 0 ? &w->state[w->depth - 1] : NULL;
+
+	if (top && *top == IN_OBJECT_KEY)
+		w->failed = 1;
+	else if (top && *top == IN_OBJECT_VALUE)
+		*top = IN_OBJECT_KEY;
 }
 
 static void value_written(octo_json_writer *w)
@@ -255,30 +310,57 @@ static void value_written(octo_json_writer *w)
 		w->values++;
 }
 
+static void open_container(octo_json_writer *w, writer_state state)
+{
+	value_expected(w);
+	if (w->depth >= YAJL_MAX_DEPTH) {
+		w->failed = 1;
+		return;
+	}
+	w->state[w->depth++] = (unsigned char)state;
+}
+
+/* A close must match the innermost open container, with no key pending. */
+static void close_container(octo_json_writer *w, writer_state state)
+{
+	if (w->depth == 0 || w->state[w->depth - 1] != state) {
+		w->failed = 1;
+		return;
+	}
+	w->depth--;
+	value_written(w);
+}
+
 void octo_json_write_object_begin(octo_json_writer *w)
 {
+	if (w->failed)
+		return;
 	check(w, yajl_gen_map_open(w->gen));
-	w->depth++;
+	open_container(w, IN_OBJECT_KEY);
 }
 
 void octo_json_write_object_end(octo_json_writer *w)
 {
+	if (w->failed)
+		return;
 	check(w, yajl_gen_map_close(w->gen));
-	w->depth--;
-	value_written(w);
+	close_container(w, IN_OBJECT_KEY);
 }
 
 void octo_json_write_array_begin(octo_json_writer *w)
 {
+	if (w->failed)
+		return;
 	check(w, yajl_gen_array_open(w->gen));
-	w->depth++;
+	open_container(w, IN_ARRAY);
 }
 
 void octo_json_write_array_end(octo_json_writer *w)
 {
+	if (w->failed)
+		return;
 	check(w, yajl_gen_array_close(w->gen));
-	w->depth--;
-	value_written(w);
+	close_container(w, IN_ARRAY);
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid:
@@ -348,29 +430,47 @@ static void write_text(octo_json_writer *w, const char *s)
 
 void octo_json_write_key(octo_json_writer *w, const char *key)
 {
+	if (w->failed)
+		return;
+	if (w->depth == 0 || w->state[w->depth - 1] != IN_OBJECT_KEY)
+		w->failed = 1;
+	else
+		w->state[w->depth - 1] = IN_OBJECT_VALUE;
 	write_text(w, key);
 }
 
 void octo_json_write_string(octo_json_writer *w, const char *s)
 {
+	if (w->failed)
+		return;
+	value_expected(w);
 	write_text(w, s);
 	value_written(w);
 }
 
 void octo_json_write_int(octo_json_writer *w, int64_t n)
 {
+	if (w->failed)
+		return;
+	value_expected(w);
 	check(w, yajl_gen_integer(w->gen, (long long)n));
 	value_written(w);
 }
 
 void octo_json_write_bool(octo_json_writer *w, int b)
 {
+	if (w->failed)
+		return;
+	value_expected(w);
 	check(w, yajl_gen_bool(w->gen, b != 0));
 	value_written(w);
 }
 
 void octo_json_write_null(octo_json_writer *w)
 {
+	if (w->failed)
+		return;
+	value_expected(w);
 	check(w, yajl_gen_null(w->gen));
 	value_written(w);
 }

@@ -72,6 +72,14 @@ static size_t hash(const char *s)
 	return h % BUCKETS;
 }
 
+/* Callers read the clock before taking the lock, so `now_ms` may be a
+ * little older than the window's start: that is inside the window, not a
+ * huge unsigned difference that would restart it. */
+static uint64_t elapsed_since(uint64_t start_ms, uint64_t now_ms)
+{
+	return now_ms > start_ms ? now_ms - start_ms : 0;
+}
+
 static void sweep(octo__ratelimit *rl, uint64_t now_ms)
 {
 	size_t i;
@@ -80,7 +88,7 @@ static void sweep(octo__ratelimit *rl, uint64_t now_ms)
 		entry **link = &rl->buckets[i];
 		while (*link) {
 			entry *e = *link;
-			if (now_ms - e->window_start >= rl->window_ms) {
+			if (elapsed_since(e->window_start, now_ms) >= rl->window_ms) {
 				*link = e->next;
 				free(e);
 				rl->clients--;
@@ -132,13 +140,13 @@ void octo__ratelimit_hit(octo__ratelimit *rl, const char *client, uint64_t now_m
 		out->reset_s = (rl->window_ms + 999) / 1000;
 		return;
 	}
-	if (now_ms - e->window_start >= rl->window_ms) {
+	if (elapsed_since(e->window_start, now_ms) >= rl->window_ms) {
 		e->window_start = now_ms;
 		e->count = 0;
 	}
 	if (count && e->count < UINT32_MAX)
 		e->count++;
-	elapsed = now_ms - e->window_start;
+	elapsed = elapsed_since(e->window_start, now_ms);
 	out->allowed = e->count <= rl->max;
 	out->remaining = e->count < rl->max ? rl->max - e->count : 0;
 	out->reset_s = (uint32_t)((rl->window_ms - elapsed + 999) / 1000);

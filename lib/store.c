@@ -13,7 +13,7 @@ static int segment_char_ok(char c)
 
 int octo_store_key_valid(const char *key)
 {
-	size_t len, i;
+	size_t len, i, segment_len = 0;
 	int segment_start = 1;
 
 	if (!key)
@@ -27,11 +27,13 @@ int octo_store_key_valid(const char *key)
 			if (segment_start) /* empty segment: leading or doubled '/' */
 				return 0;
 			segment_start = 1;
+			segment_len = 0;
 			continue;
 		}
 		/* A leading '.' rules out "." and ".." and hides nothing the
 		 * backends keep for themselves (such as .tmp). */
-		if (!segment_char_ok(c) || (segment_start && c == '.'))
+		if (!segment_char_ok(c) || (segment_start && c == '.') ||
+		    ++segment_len > OCTO_STORE_SEGMENT_MAX)
 			return 0;
 		segment_start = 0;
 	}

@@ -185,6 +185,7 @@ static int local_get(octo_store *store, const char *key, char **data, size_t *le
 {
 	local_store *s = (local_store *)store;
 	char path[PATH_MAX];
+	struct stat st;
 	int fd, rc;
 
 	if ((rc = object_path(s, key, path, sizeof(path))) < 0)
@@ -194,6 +195,12 @@ static int local_get(octo_store *store, const char *key, char **data, size_t *le
 		if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
 			return octo__error(OCTO_ENOTFOUND, "no object %s", key);
 		return io_error(errno, "open", path);
+	}
+	/* open() succeeds on a directory (a key prefix such as "a" of "a/b"),
+	 * which is no object: report it as head() does. */
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		return octo__error(OCTO_ENOTFOUND, "no object %s", key);
 	}
 	rc = read_fd(fd, data, len);
 	close(fd);

@@ -260,15 +260,18 @@ static int parse_line(envfile *ef, const char *s, const char *end,
 
 int envfile_parse(envfile **out, const char *text, size_t len, char *err, size_t errlen)
 {
-	const char *s = text, *end = text + len;
+	const char *s = text, *end = text + len, *nul;
 	envfile *ef = calloc(1, sizeof(*ef));
 	size_t line = 1;
 
 	if (!ef)
 		return fail(err, errlen, 0, "out of memory");
-	if (memchr(text, '\0', len)) {
+	if ((nul = memchr(text, '\0', len))) {
+		for (; s < nul; s++)
+			if (*s == '\n')
+				line++;
 		envfile_free(ef);
-		return fail(err, errlen, 1, "NUL byte in file");
+		return fail(err, errlen, line, "NUL byte in file");
 	}
 	while (s < end) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));

@@ -310,6 +310,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		MHD_suspend_connection(conn);
 	}
 	pthread_mutex_unlock(&x->lock);
+	if (waiting)
+		http_log(srv->cfg, LOG_DEBUG, "request waiting for its answer");
 	return waiting ? MHD_YES : send_response(x, method, url);
 }
 

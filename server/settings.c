@@ -21,7 +21,7 @@ static const char *lookup(const loader *l, const char *name)
 {
 	const char *v = getenv(name);
 
-	if (!v)
+	if (!v || !*v)
 		v = envfile_get(l->ef, name);
 	return v && *v ? v : NULL;
 }

@@ -1,3 +1,1887 @@
+/* The HTTP API without a server: octo_request structs go into
+ * octo_api_handle() over a real local store in a temporary directory, and
+ * the tests assert status codes, exact bodies, headers, validation, rate
+ * limiting, CORS, the delayed legacy /v1/download/start and shutdown. */
 #include "config.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <octopus/octopus.h>
+
+#include "../lib/internal.h"
 #include "testutil.h"
-int main(void){Suite *s=suite_create("api");return tu_run(s);}
+
+/* How long a test waits for a delayed answer: generous, for valgrind. */
+#define WAIT_MS 20000
+#define DELAY_MIN_MS 50
+#define DELAY_MAX_MS 80
+#define TEST_LIMIT 1000000
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static char dir[256];        /* the test's temporary directory */
+static char data_dir[300];   /* the store, below it */
+static octo_store *store;
+static octo_api *api;        /* default options, see test_options() */
+static octo_api *custom;     /* one a test built with its own options */
+
+/* ---- waiting for an answer -------------------------------------------- */
+
+/* What the done callback saw; the test waits on `cond` for it. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	octo_response *resp;
+	int calls;
+	pthread_t thread;     /* the thread that called back */
+	uint64_t done_ms;     /* when it called back */
+} reply;
+
+static void reply_init(reply *r)
+{
+	pthread_condattr_t attr;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+static void reply_destroy(reply *r)
+{
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+}
+
+static void on_done(octo_response *resp, void *payload)
+{
+	reply *r = payload;
+
+	pthread_mutex_lock(&r->lock);
+	r->resp = resp;
+	r->calls++;
+	r->thread = pthread_self();
+	r->done_ms = octo__monotonic_ms();
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int reply_calls(reply *r)
+{
+	int n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->calls;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* Waits (bounded) for the callback and returns the response it got. */
+static octo_response *reply_wait(reply *r)
+{
+	struct timespec deadline;
+	octo_response *resp;
+	int calls;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&r->lock);
+	while (r->calls == 0)
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &deadline) != 0)
+			break;
+	calls = r->calls;
+	resp = r->resp;
+	pthread_mutex_unlock(&r->lock);
+	ck_assert_msg(calls == 1, "done was called %d times within %d ms", calls, WAIT_MS);
+	ck_assert_ptr_nonnull(resp);
+	return resp;
+}
+
+/* Handles one request and returns its response, waiting when it is late. */
+static octo_response *run(octo_api *a, const octo_request *req)
+{
+	octo_response *resp;
+	reply r;
+
+	reply_init(&r);
+	ck_assert_int_eq(octo_api_handle(a, req, on_done, &r), 0);
+	resp = reply_wait(&r);
+	reply_destroy(&r);
+	return resp;
+}
+
+/* ---- building requests -------------------------------------------------- */
+
+static const octo_header json_type[] = { { "Content-Type", "application/json" } };
+
+static octo_request make_request(const char *method, const char *path,
+                                 const octo_header *headers, size_t count,
+                                 const char *body)
+{
+	octo_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = path;
+	req.headers = headers;
+	req.header_count = count;
+	req.body = body;
+	req.body_len = body ? strlen(body) : 0;
+	req.client = "127.0.0.1";
+	return req;
+}
+
+static octo_response *call(octo_api *a, const char *method, const char *path)
+{
+	octo_request req = make_request(method, path, NULL, 0, NULL);
+
+	return run(a, &req);
+}
+
+static octo_response *post_n(octo_api *a, const char *path, const char *body, size_t len)
+{
+	octo_request req = make_request("POST", path, json_type, 1, body);
+
+	req.body_len = len;
+	return run(a, &req);
+}
+
+static octo_response *post(octo_api *a, const char *path, const char *body)
+{
+	return post_n(a, path, body, strlen(body));
+}
+
+/* {"file_ids":[10000,10001,...]} with `n` ids; free() it. */
+static char *file_ids_body(size_t n)
+{
+	char *body = malloc(32 + n * 7), *p = body;
+	size_t i;
+
+	ck_assert_ptr_nonnull(body);
+	p += sprintf(p, "{\"file_ids\":[");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%zu", i ? "," : "", 10000 + i);
+	sprintf(p, "]}");
+	return body;
+}
+
+/* ---- reading responses ---------------------------------------------------- */
+
+static const char *header(const octo_response *resp, const char *name)
+{
+	return octo_response_header_get(resp, name);
+}
+
+static void assert_header(const octo_response *resp, const char *name, const char *value)
+{
+	const char *got = header(resp, name);
+
+	ck_assert_msg(got != NULL, "no %s header", name);
+	ck_assert_str_eq(got, value);
+}
+
+static void assert_body(const octo_response *resp, int status, const char *body)
+{
+	size_t len;
+
+	ck_assert_int_eq(octo_response_status(resp), status);
+	ck_assert_str_eq(octo_response_body(resp, &len), body);
+	ck_assert_uint_eq(len, strlen(body));
+	assert_header(resp, "Content-Type", "application/json; charset=utf-8");
+}
+
+static octo_json *body_json(const octo_response *resp)
+{
+	octo_json *doc = NULL;
+	const char *body;
+	size_t len;
+
+	body = octo_response_body(resp, &len);
+	ck_assert_msg(octo_json_parse(&doc, body, len) == 0, "body is not JSON: %s", body);
+	ck_assert_int_eq(octo_json_typeof(octo_json_root(doc)), OCTO_JSON_OBJECT);
+	return doc;
+}
+
+static const octo_json_value *member(const octo_json *doc, const char *key)
+{
+	const octo_json_value *v = octo_json_get(octo_json_root(doc), key);
+
+	ck_assert_msg(v != NULL, "no member %s", key);
+	return v;
+}
+
+static int64_t int_member(const octo_json *doc, const char *key)
+{
+	int64_t n = 0;
+
+	ck_assert_int_eq(octo_json_int(member(doc, key), &n), 0);
+	return n;
+}
+
+static const char *str_member(const octo_json *doc, const char *key)
+{
+	const char *s = NULL;
+
+	ck_assert_int_eq(octo_json_string(member(doc, key), &s), 0);
+	return s;
+}
+
+static void assert_null_member(const octo_json *doc, const char *key)
+{
+	ck_assert_int_eq(octo_json_typeof(member(doc, key)), OCTO_JSON_NULL);
+}
+
+static void assert_uuid4(const char *s)
+{
+	size_t i;
+
+	ck_assert_msg(strlen(s) == 36, "\"%s\" is no UUID", s);
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+			ck_assert_int_eq(s[i], '-');
+		else
+			ck_assert_msg(strchr("0123456789abcdef", s[i]) != NULL, "\"%s\" is no UUID", s);
+	}
+	ck_assert_int_eq(s[14], '4');
+	ck_assert_ptr_nonnull(strchr("89ab", s[19]));
+}
+
+static void assert_digits(const char *name, const char *value)
+{
+	ck_assert_msg(value != NULL, "no %s header", name);
+	ck_assert_msg(*value && strspn(value, "0123456789") == strlen(value),
+	              "%s: \"%s\" is no number", name, value);
+}
+
+/* What every response carries, errors included. `limit` is the expected
+ * RateLimit-Limit. */
+static void assert_common_headers(const octo_response *resp, const char *limit)
+{
+	const char *id = header(resp, "X-Request-ID");
+
+	ck_assert_msg(id != NULL, "no X-Request-ID header");
+	ck_assert_str_eq(id, octo_response_request_id(resp));
+	assert_header(resp, "X-Content-Type-Options", "nosniff");
+	assert_header(resp, "X-Frame-Options", "SAMEORIGIN");
+	ck_assert_ptr_nonnull(header(resp, "Strict-Transport-Security"));
+	ck_assert_int_eq(strncmp(header(resp, "Strict-Transport-Security"), "max-age=", 8), 0);
+	assert_header(resp, "Referrer-Policy", "no-referrer");
+	assert_header(resp, "RateLimit-Limit", limit);
+	assert_digits("RateLimit-Remaining", header(resp, "RateLimit-Remaining"));
+	assert_digits("RateLimit-Reset", header(resp, "RateLimit-Reset"));
+}
+
+/* An error body: exactly error, message and requestId; the message
+ * mentions `names`; requestId is the X-Request-ID header. */
+static void assert_error(const octo_response *resp, int status, const char *error,
+                         const char *names)
+{
+	const char *message, *id = header(resp, "X-Request-ID");
+	octo_json *doc;
+
+	ck_assert_msg(octo_response_status(resp) == status, "status %d, not %d: %s",
+	              octo_response_status(resp), status, octo_response_body(resp, NULL));
+	doc = body_json(resp);
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 3);
+	ck_assert_str_eq(str_member(doc, "error"), error);
+	message = str_member(doc, "message");
+	ck_assert_msg(strstr(message, names) != NULL, "message \"%s\" does not name %s",
+	              message, names);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_str_eq(str_member(doc, "requestId"), id);
+	assert_header(resp, "Content-Type", "application/json; charset=utf-8");
+	octo_json_free(doc);
+}
+
+/* ---- fixture --------------------------------------------------------------- */
+
+static octo_api_options test_options(void)
+{
+	octo_api_options o = OCTO_API_OPTIONS_INIT;
+
+	o.rate_limit_max = TEST_LIMIT;
+	o.download_delay_enabled = 0;
+	return o;
+}
+
+static void setup(void)
+{
+	octo_api_options o = test_options();
+
+	tu_mkdtemp(dir);
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	store = NULL;
+	api = custom = NULL;
+	ck_assert_int_eq(octo_store_open_local(&store, data_dir), 0);
+	ck_assert_int_eq(octo_api_new(&api, store, &o), 0);
+}
+
+static void teardown(void)
+{
+	octo_api_free(custom);
+	octo_api_free(api);
+	octo_store_free(store);
+	tu_rmtree(dir);
+	api = custom = NULL;
+	store = NULL;
+}
+
+/* An API with other options; the teardown frees it. */
+static octo_api *api_with(const octo_api_options *o)
+{
+	ck_assert_ptr_null(custom);
+	ck_assert_int_eq(octo_api_new(&custom, store, o), 0);
+	return custom;
+}
+
+static octo_api *delayed_api(uint32_t min_ms, uint32_t max_ms)
+{
+	octo_api_options o = test_options();
+
+	o.download_delay_enabled = 1;
+	o.download_delay_min_ms = min_ms;
+	o.download_delay_max_ms = max_ms;
+	return api_with(&o);
+}
+
+static void put_file(int file_id, size_t size)
+{
+	char key[64], *data = calloc(1, size + 1);
+
+	ck_assert_ptr_nonnull(data);
+	snprintf(key, sizeof(key), "downloads/%d.zip", file_id);
+	ck_assert_int_eq(octo_store_put(store, key, data, size), 0);
+	free(data);
+}
+
+/* ---- GET / and /health ----------------------------------------------------- */
+
+START_TEST(root_answers_with_a_message)
+{
+	octo_response *resp = call(api, "GET", "/");
+	octo_json *doc;
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	assert_header(resp, "Content-Type", "application/json; charset=utf-8");
+	doc = body_json(resp);
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 1);
+	ck_assert_uint_gt(strlen(str_member(doc, "message")), 0);
+	ck_assert_str_eq(octo_response_route(resp), "/");
+	octo_json_free(doc);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(health_reports_healthy_storage)
+{
+	octo_response *resp = call(api, "GET", "/health");
+
+	assert_body(resp, 200, "{\"status\":\"healthy\",\"checks\":{\"storage\":\"ok\"}}");
+	ck_assert_str_eq(octo_response_route(resp), "/health");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(health_reports_unhealthy_after_the_store_is_removed)
+{
+	octo_response *resp;
+
+	tu_rmtree(data_dir);
+	resp = call(api, "GET", "/health");
+	assert_body(resp, 503, "{\"status\":\"unhealthy\",\"checks\":{\"storage\":\"error\"}}");
+	assert_common_headers(resp, "1000000");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(head_health_answers_like_get)
+{
+	octo_response *resp = call(api, "HEAD", "/health");
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	ck_assert_str_eq(octo_response_route(resp), "/health");
+	assert_header(resp, "Content-Type", "application/json; charset=utf-8");
+	assert_common_headers(resp, "1000000");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(query_string_does_not_change_the_route)
+{
+	octo_request req = make_request("GET", "/health", NULL, 0, NULL);
+	octo_response *resp;
+
+	req.query = "verbose=1&x=%00";
+	resp = run(api, &req);
+	assert_body(resp, 200, "{\"status\":\"healthy\",\"checks\":{\"storage\":\"ok\"}}");
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- POST /v1/download/check -------------------------------------------- */
+
+START_TEST(check_reports_a_missing_file)
+{
+	octo_response *resp = post(api, "/v1/download/check", "{\"file_id\":70000}");
+
+	assert_body(resp, 200,
+	            "{\"file_id\":70000,\"available\":false,\"s3Key\":null,\"size\":null}");
+	ck_assert_str_eq(octo_response_route(resp), "/v1/download/check");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(check_reports_a_stored_file_with_its_size)
+{
+	octo_response *resp;
+
+	put_file(70000, 1234);
+	resp = post(api, "/v1/download/check", "{\"file_id\":70000}");
+	assert_body(resp, 200, "{\"file_id\":70000,\"available\":true,"
+	                       "\"s3Key\":\"downloads/70000.zip\",\"size\":1234}");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(check_reports_an_empty_file_as_available)
+{
+	octo_response *resp;
+
+	put_file(70001, 0);
+	resp = post(api, "/v1/download/check", "{\"file_id\":70001}");
+	assert_body(resp, 200, "{\"file_id\":70001,\"available\":true,"
+	                       "\"s3Key\":\"downloads/70001.zip\",\"size\":0}");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(check_accepts_the_smallest_and_largest_file_id)
+{
+	static const char *bodies[] = { "{\"file_id\":10000}", "{\"file_id\":100000000}" };
+	static const int64_t ids[] = { 10000, 100000000 };
+	size_t i;
+
+	for (i = 0; i < COUNT(bodies); i++) {
+		octo_response *resp = post(api, "/v1/download/check", bodies[i]);
+		octo_json *doc = body_json(resp);
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		ck_assert_int_eq(int_member(doc, "file_id"), ids[i]);
+		octo_json_free(doc);
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+/* ---- POST /v1/download/initiate ------------------------------------------- */
+
+static octo_json *read_job_record(const char *job_id)
+{
+	char key[128], *text = NULL;
+	octo_json *record = NULL;
+	size_t len = 0;
+
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	ck_assert_msg(octo_store_get(store, key, &text, &len) == 0, "no record %s", key);
+	ck_assert_int_eq(octo_json_parse(&record, text, len), 0);
+	octo_free(text);
+	return record;
+}
+
+static size_t count_job_records(void)
+{
+	char path[400];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/jobs", data_dir);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+START_TEST(initiate_queues_a_job)
+{
+	octo_response *resp = post(api, "/v1/download/initiate",
+	                           "{\"file_ids\":[70000,10000,100000000]}");
+	octo_json *doc;
+
+	ck_assert_int_eq(octo_response_status(resp), 202);
+	ck_assert_str_eq(octo_response_route(resp), "/v1/download/initiate");
+	doc = body_json(resp);
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 3);
+	assert_uuid4(str_member(doc, "jobId"));
+	ck_assert_str_eq(str_member(doc, "status"), "queued");
+	ck_assert_int_eq(int_member(doc, "totalFileIds"), 3);
+	octo_json_free(doc);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(initiate_stores_the_job_record_first)
+{
+	static const int64_t ids[] = { 70000, 10000, 100000000 };
+	octo_response *resp = post(api, "/v1/download/initiate",
+	                           "{\"file_ids\":[70000,10000,100000000]}");
+	const octo_json_value *file_ids;
+	octo_json *doc = body_json(resp), *record;
+	int64_t id;
+	size_t i;
+
+	record = read_job_record(str_member(doc, "jobId"));
+	ck_assert_int_eq(int_member(record, "version"), 1);
+	ck_assert_str_eq(str_member(record, "jobId"), str_member(doc, "jobId"));
+	ck_assert_str_eq(str_member(record, "status"), "queued");
+	ck_assert_str_eq(str_member(record, "requestId"), octo_response_request_id(resp));
+	ck_assert_uint_eq(strlen(str_member(record, "createdAt")), 24);
+	file_ids = member(record, "fileIds");
+	ck_assert_int_eq(octo_json_typeof(file_ids), OCTO_JSON_ARRAY);
+	ck_assert_uint_eq(octo_json_size(file_ids), COUNT(ids));
+	for (i = 0; i < COUNT(ids); i++) {
+		ck_assert_int_eq(octo_json_int(octo_json_at(file_ids, i), &id), 0);
+		ck_assert_int_eq(id, ids[i]);
+	}
+	octo_json_free(record);
+	octo_json_free(doc);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(initiate_gives_every_job_its_own_id)
+{
+	octo_response *a = post(api, "/v1/download/initiate", "{\"file_ids\":[70000]}");
+	octo_response *b = post(api, "/v1/download/initiate", "{\"file_ids\":[70000]}");
+	octo_json *da = body_json(a), *db = body_json(b);
+
+	ck_assert_str_ne(str_member(da, "jobId"), str_member(db, "jobId"));
+	ck_assert_uint_eq(count_job_records(), 2);
+	octo_json_free(da);
+	octo_json_free(db);
+	octo_response_free(a);
+	octo_response_free(b);
+}
+END_TEST
+
+START_TEST(initiate_accepts_a_thousand_file_ids)
+{
+	char *body = file_ids_body(1000);
+	octo_response *resp = post(api, "/v1/download/initiate", body);
+	const octo_json_value *file_ids;
+	octo_json *doc, *record;
+	int64_t id;
+
+	ck_assert_int_eq(octo_response_status(resp), 202);
+	doc = body_json(resp);
+	ck_assert_int_eq(int_member(doc, "totalFileIds"), 1000);
+	record = read_job_record(str_member(doc, "jobId"));
+	file_ids = member(record, "fileIds");
+	ck_assert_uint_eq(octo_json_size(file_ids), 1000);
+	ck_assert_int_eq(octo_json_int(octo_json_at(file_ids, 999), &id), 0);
+	ck_assert_int_eq(id, 10999);
+	octo_json_free(record);
+	octo_json_free(doc);
+	octo_response_free(resp);
+	free(body);
+}
+END_TEST
+
+START_TEST(initiate_refuses_a_thousand_and_one_file_ids)
+{
+	char *body = file_ids_body(1001);
+	octo_response *resp = post(api, "/v1/download/initiate", body);
+
+	assert_error(resp, 400, "validation_error", "file_ids");
+	ck_assert_uint_eq(count_job_records(), 0);
+	octo_response_free(resp);
+	free(body);
+}
+END_TEST
+
+START_TEST(initiate_answers_503_when_storage_is_gone)
+{
+	octo_response *resp;
+
+	tu_rmtree(data_dir);
+	resp = post(api, "/v1/download/initiate", "{\"file_ids\":[70000]}");
+	assert_error(resp, 503, "storage_unavailable", "Storage");
+	assert_common_headers(resp, "1000000");
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- POST /v1/download/start, delay disabled ------------------------------ */
+
+START_TEST(start_completes_a_stored_file_at_once)
+{
+	octo_request req = make_request("POST", "/v1/download/start", json_type, 1,
+	                                "{\"file_id\":70000}");
+	octo_json *doc;
+	reply r;
+
+	put_file(70000, 2048);
+	reply_init(&r);
+	ck_assert_int_eq(octo_api_handle(api, &req, on_done, &r), 0);
+	ck_assert_int_eq(reply_calls(&r), 1);
+	ck_assert(pthread_equal(r.thread, pthread_self()));
+	ck_assert_int_eq(octo_response_status(r.resp), 200);
+	doc = body_json(r.resp);
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 6);
+	ck_assert_int_eq(int_member(doc, "file_id"), 70000);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	assert_null_member(doc, "downloadUrl");
+	ck_assert_int_eq(int_member(doc, "size"), 2048);
+	ck_assert_int_ge(int_member(doc, "processingTimeMs"), 0);
+	ck_assert_str_eq(str_member(doc, "message"), "File is ready in storage");
+	octo_json_free(doc);
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(start_fails_a_missing_file)
+{
+	octo_response *resp = post(api, "/v1/download/start", "{\"file_id\":70002}");
+	octo_json *doc = body_json(resp);
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	ck_assert_int_eq(int_member(doc, "file_id"), 70002);
+	ck_assert_str_eq(str_member(doc, "status"), "failed");
+	assert_null_member(doc, "downloadUrl");
+	assert_null_member(doc, "size");
+	ck_assert_str_eq(str_member(doc, "message"), "File not found in storage");
+	ck_assert_str_eq(octo_response_route(resp), "/v1/download/start");
+	octo_json_free(doc);
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- POST /v1/download/start, delay enabled ------------------------------ */
+
+START_TEST(start_waits_at_least_the_minimum_delay)
+{
+	octo_request req = make_request("POST", "/v1/download/start", json_type, 1,
+	                                "{\"file_id\":70000}");
+	octo_api *a = delayed_api(DELAY_MIN_MS, DELAY_MAX_MS);
+	octo_response *resp;
+	uint64_t t0;
+	octo_json *doc;
+	reply r;
+
+	put_file(70000, 99);
+	reply_init(&r);
+	t0 = octo__monotonic_ms();
+	ck_assert_int_eq(octo_api_handle(a, &req, on_done, &r), 0);
+	resp = reply_wait(&r);
+	ck_assert_uint_ge(r.done_ms - t0, DELAY_MIN_MS);
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	doc = body_json(resp);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	ck_assert_int_eq(int_member(doc, "size"), 99);
+	ck_assert_int_ge(int_member(doc, "processingTimeMs"), DELAY_MIN_MS);
+	ck_assert_int_lt(int_member(doc, "processingTimeMs"), DELAY_MAX_MS + WAIT_MS);
+	assert_common_headers(resp, "1000000");
+	octo_json_free(doc);
+	octo_response_free(resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(start_returns_before_the_answer_is_ready)
+{
+	octo_request req = make_request("POST", "/v1/download/start", json_type, 1,
+	                                "{\"file_id\":70000}");
+	octo_api *a = delayed_api(DELAY_MIN_MS, DELAY_MAX_MS);
+	uint64_t t0, returned;
+	int early;
+	reply r;
+
+	reply_init(&r);
+	t0 = octo__monotonic_ms();
+	ck_assert_int_eq(octo_api_handle(a, &req, on_done, &r), 0);
+	early = reply_calls(&r);
+	returned = octo__monotonic_ms();
+	/* The answer may only exist already if this thread was held up for
+	 * longer than the delay. */
+	ck_assert_msg(!early || returned - t0 >= DELAY_MIN_MS,
+	              "answered %d ms after the call", (int)(returned - t0));
+	octo_response_free(reply_wait(&r));
+	ck_assert(!pthread_equal(r.thread, pthread_self()));
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(start_refuses_bad_input_without_waiting)
+{
+	octo_request req = make_request("POST", "/v1/download/start", json_type, 1,
+	                                "{\"file_id\":1}");
+	octo_api *a = delayed_api(DELAY_MIN_MS, DELAY_MAX_MS);
+	reply r;
+
+	reply_init(&r);
+	ck_assert_int_eq(octo_api_handle(a, &req, on_done, &r), 0);
+	ck_assert_int_eq(reply_calls(&r), 1);
+	ck_assert(pthread_equal(r.thread, pthread_self()));
+	assert_error(r.resp, 400, "validation_error", "file_id");
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(waiting_starts_each_get_their_own_answer)
+{
+	static const char *bodies[] = {
+		"{\"file_id\":70000}", "{\"file_id\":70001}", "{\"file_id\":70002}",
+		"{\"file_id\":70003}", "{\"file_id\":70004}"
+	};
+	octo_api *a = delayed_api(DELAY_MIN_MS, DELAY_MAX_MS);
+	reply r[COUNT(bodies)];
+	size_t i;
+
+	put_file(70001, 11);
+	put_file(70003, 33);
+	for (i = 0; i < COUNT(bodies); i++) {
+		octo_request req = make_request("POST", "/v1/download/start", json_type, 1,
+		                                bodies[i]);
+		reply_init(&r[i]);
+		ck_assert_int_eq(octo_api_handle(a, &req, on_done, &r[i]), 0);
+	}
+	for (i = 0; i < COUNT(bodies); i++) {
+		octo_response *resp = reply_wait(&r[i]);
+		octo_json *doc = body_json(resp);
+		ck_assert_int_eq(int_member(doc, "file_id"), 70000 + (int64_t)i);
+		ck_assert_str_eq(str_member(doc, "status"), i % 2 ? "completed" : "failed");
+		if (i % 2)
+			ck_assert_int_eq(int_member(doc, "size"), 11 * (int64_t)i);
+		octo_json_free(doc);
+		octo_response_free(resp);
+		reply_destroy(&r[i]);
+	}
+}
+END_TEST
+
+/* ---- shutdown --------------------------------------------------------------- */
+
+static void start_waiting(octo_api *a, reply *r)
+{
+	octo_request req = make_request("POST", "/v1/download/start", json_type, 1,
+	                                "{\"file_id\":70000}");
+
+	reply_init(r);
+	ck_assert_int_eq(octo_api_handle(a, &req, on_done, r), 0);
+}
+
+START_TEST(shutdown_answers_a_waiting_start_with_503)
+{
+	octo_api *a = delayed_api(60000, 60000);
+	reply r;
+
+	start_waiting(a, &r);
+	ck_assert_int_eq(reply_calls(&r), 0);
+	octo_api_shutdown(a);
+	/* Shutdown answers before it returns, not some time later. */
+	ck_assert_int_eq(reply_calls(&r), 1);
+	assert_error(r.resp, 503, "shutting_down", "shutting down");
+	assert_common_headers(r.resp, "1000000");
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(shutdown_answers_every_waiting_start)
+{
+	octo_api *a = delayed_api(60000, 60000);
+	reply r[3];
+	size_t i;
+
+	for (i = 0; i < COUNT(r); i++)
+		start_waiting(a, &r[i]);
+	octo_api_shutdown(a);
+	for (i = 0; i < COUNT(r); i++) {
+		ck_assert_int_eq(reply_calls(&r[i]), 1);
+		assert_error(r[i].resp, 503, "shutting_down", "shutting down");
+		octo_response_free(r[i].resp);
+		reply_destroy(&r[i]);
+	}
+}
+END_TEST
+
+START_TEST(start_after_shutdown_gets_503_at_once)
+{
+	octo_api *a = delayed_api(60000, 60000);
+	reply r;
+
+	octo_api_shutdown(a);
+	start_waiting(a, &r);
+	ck_assert_int_eq(reply_calls(&r), 1);
+	ck_assert(pthread_equal(r.thread, pthread_self()));
+	assert_error(r.resp, 503, "shutting_down", "shutting down");
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(shutdown_twice_is_harmless)
+{
+	octo_api *a = delayed_api(60000, 60000);
+	reply r;
+
+	octo_api_shutdown(a);
+	octo_api_shutdown(a);
+	octo_api_shutdown(NULL);
+	start_waiting(a, &r);
+	ck_assert_int_eq(reply_calls(&r), 1);
+	ck_assert_int_eq(octo_response_status(r.resp), 503);
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(requests_that_do_not_wait_are_served_after_shutdown)
+{
+	octo_api *a = delayed_api(60000, 60000);
+	octo_response *resp;
+
+	octo_api_shutdown(a);
+	resp = call(a, "GET", "/health");
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+	resp = post(a, "/v1/download/check", "{\"file_id\":70000}");
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(free_answers_a_waiting_start)
+{
+	octo_api *a = delayed_api(60000, 60000);
+	reply r;
+
+	start_waiting(a, &r);
+	custom = NULL;
+	octo_api_free(a);
+	ck_assert_int_eq(reply_calls(&r), 1);
+	assert_error(r.resp, 503, "shutting_down", "shutting down");
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+}
+END_TEST
+
+/* ---- validation ---------------------------------------------------------------- */
+
+typedef struct {
+	const char *body;
+	size_t len;          /* 0: strlen(body) */
+	const char *error;
+	const char *names;   /* what the message must mention */
+} bad_body;
+
+/* Bodies refused by both routes that take a file_id. */
+static const bad_body bad_file_id[] = {
+	{ "{}", 0, "validation_error", "file_id" },
+	{ "{\"fileId\":70000}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":\"70000\"}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":70000.5}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":70000.0}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":1e5}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":-1}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":0}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":9999}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":100000001}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":99999999999999999999}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":-99999999999999999999}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":null}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":true}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":[70000]}", 0, "validation_error", "file_id" },
+	{ "{\"file_id\":{\"id\":70000}}", 0, "validation_error", "file_id" },
+	{ "[]", 0, "validation_error", "object" },
+	{ "[{\"file_id\":70000}]", 0, "validation_error", "object" },
+	{ "42", 0, "validation_error", "object" },
+	{ "\"file_id\"", 0, "validation_error", "object" },
+	{ "null", 0, "validation_error", "object" },
+	{ "", 0, "invalid_json", "JSON" },
+	{ "   ", 0, "invalid_json", "JSON" },
+	{ "{", 0, "invalid_json", "JSON" },
+	{ "{\"file_id\":70000,}", 0, "invalid_json", "JSON" },
+	{ "{'file_id':70000}", 0, "invalid_json", "JSON" },
+	{ "{\"file_id\":70000,\"file_id\":70001}", 0, "invalid_json", "duplicate" },
+	{ "{\"file_id\":70000} {}", 0, "invalid_json", "JSON" },
+	{ "{\"file_id\":70000 /* c */}", 0, "invalid_json", "JSON" },
+	{ "{\"file_id\":70000,\"x\":\"\xc3\x28\"}", 0, "invalid_json", "JSON" },
+	{ "{\"file_id\":70000,\"x\":\"\xff\"}", 0, "invalid_json", "JSON" },
+	{ "{\"file_id\":70000}\0", 18, "invalid_json", "NUL" },
+};
+
+START_TEST(bad_file_id_bodies_get_400)
+{
+	static const char *paths[] = { "/v1/download/check", "/v1/download/start" };
+	const bad_body *b = &bad_file_id[_i];
+	size_t i, len = b->len ? b->len : strlen(b->body);
+
+	for (i = 0; i < COUNT(paths); i++) {
+		octo_response *resp = post_n(api, paths[i], b->body, len);
+		ck_assert_msg(octo_response_status(resp) == 400, "%s %s: %d", paths[i],
+		              b->body, octo_response_status(resp));
+		assert_error(resp, 400, b->error, b->names);
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+static const bad_body bad_file_ids[] = {
+	{ "{}", 0, "validation_error", "file_ids" },
+	{ "{\"file_id\":70000}", 0, "validation_error", "file_ids" },
+	{ "{\"file_ids\":70000}", 0, "validation_error", "file_ids" },
+	{ "{\"file_ids\":\"70000\"}", 0, "validation_error", "file_ids" },
+	{ "{\"file_ids\":null}", 0, "validation_error", "file_ids" },
+	{ "{\"file_ids\":{\"0\":70000}}", 0, "validation_error", "file_ids" },
+	{ "{\"file_ids\":[]}", 0, "validation_error", "file_ids" },
+	{ "{\"file_ids\":[\"70000\"]}", 0, "validation_error", "file_ids[0]" },
+	{ "{\"file_ids\":[70000,70001,9999]}", 0, "validation_error", "file_ids[2]" },
+	{ "{\"file_ids\":[70000,100000001]}", 0, "validation_error", "file_ids[1]" },
+	{ "{\"file_ids\":[70000,null,70001]}", 0, "validation_error", "file_ids[1]" },
+	{ "{\"file_ids\":[70000.5]}", 0, "validation_error", "file_ids[0]" },
+	{ "{\"file_ids\":[[70000]]}", 0, "validation_error", "file_ids[0]" },
+	{ "{\"file_ids\":[70000],\"file_ids\":[70001]}", 0, "invalid_json", "duplicate" },
+};
+
+START_TEST(bad_file_ids_bodies_get_400_and_store_nothing)
+{
+	const bad_body *b = &bad_file_ids[_i];
+	octo_response *resp = post(api, "/v1/download/initiate", b->body);
+
+	assert_error(resp, 400, b->error, b->names);
+	ck_assert_uint_eq(count_job_records(), 0);
+	octo_response_free(resp);
+}
+END_TEST
+
+/* {"file_id":70000,"x":[[...]]}: the object plus `arrays` levels. */
+static char *nested_body(int arrays)
+{
+	char *body = malloc(64 + 2 * (size_t)arrays), *p = body;
+	int i;
+
+	ck_assert_ptr_nonnull(body);
+	p += sprintf(p, "{\"file_id\":70000,\"x\":");
+	for (i = 0; i < arrays; i++)
+		*p++ = '[';
+	for (i = 0; i < arrays; i++)
+		*p++ = ']';
+	sprintf(p, "}");
+	return body;
+}
+
+START_TEST(deep_nesting_gets_400)
+{
+	char *body = nested_body(10000);
+	octo_response *resp = post(api, "/v1/download/check", body);
+
+	assert_error(resp, 400, "invalid_json", "nesting");
+	octo_response_free(resp);
+	free(body);
+}
+END_TEST
+
+START_TEST(nesting_up_to_the_limit_is_accepted)
+{
+	char *body = nested_body(OCTO_JSON_MAX_DEPTH - 1);
+	octo_response *resp = post(api, "/v1/download/check", body);
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+	free(body);
+}
+END_TEST
+
+START_TEST(missing_body_gets_400)
+{
+	octo_request req = make_request("POST", "/v1/download/check", json_type, 1, NULL);
+	octo_response *resp = run(api, &req);
+
+	assert_error(resp, 400, "invalid_json", "JSON");
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- body size and media type ----------------------------------------------- */
+
+/* {"file_id":70000,"p":"xxx..."} of exactly `len` bytes; free() it. */
+static char *padded_body(size_t len)
+{
+	static const char head[] = "{\"file_id\":70000,\"p\":\"";
+	size_t fixed = sizeof(head) - 1 + 2;
+	char *body = malloc(len + 1);
+
+	ck_assert_uint_ge(len, fixed);
+	ck_assert_ptr_nonnull(body);
+	memcpy(body, head, sizeof(head) - 1);
+	memset(body + sizeof(head) - 1, 'x', len - fixed);
+	memcpy(body + len - 2, "\"}", 3);
+	return body;
+}
+
+static octo_api *small_body_api(void)
+{
+	octo_api_options o = test_options();
+
+	o.max_body_bytes = 32;
+	return api_with(&o);
+}
+
+START_TEST(max_body_reports_the_option)
+{
+	ck_assert_uint_eq(octo_api_max_body(api), 64 * 1024);
+	ck_assert_uint_eq(octo_api_max_body(small_body_api()), 32);
+}
+END_TEST
+
+START_TEST(body_over_the_limit_gets_413)
+{
+	octo_api *a = small_body_api();
+	char *body = padded_body(33);
+	octo_response *resp = post(a, "/v1/download/check", body);
+
+	assert_error(resp, 413, "payload_too_large", "32");
+	assert_common_headers(resp, "1000000");
+	octo_response_free(resp);
+	free(body);
+}
+END_TEST
+
+START_TEST(body_at_the_limit_is_accepted)
+{
+	octo_api *a = small_body_api();
+	char *body = padded_body(32);
+	octo_response *resp = post(a, "/v1/download/check", body);
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+	free(body);
+}
+END_TEST
+
+START_TEST(body_the_server_cut_short_gets_413)
+{
+	octo_request req = make_request("POST", "/v1/download/check", json_type, 1,
+	                                "{\"file_id\":70000}");
+	octo_response *resp;
+
+	req.body_too_large = 1;
+	resp = run(api, &req);
+	assert_error(resp, 413, "payload_too_large", "65536");
+	octo_response_free(resp);
+}
+END_TEST
+
+static octo_response *post_typed(const char *content_type)
+{
+	octo_header h[] = { { "Content-Type", content_type } };
+	octo_request req = make_request("POST", "/v1/download/check", h, 1,
+	                                "{\"file_id\":70000}");
+
+	return run(api, &req);
+}
+
+START_TEST(post_without_content_type_gets_415)
+{
+	octo_request req = make_request("POST", "/v1/download/check", NULL, 0,
+	                                "{\"file_id\":70000}");
+	octo_response *resp = run(api, &req);
+
+	assert_error(resp, 415, "unsupported_media_type", "Content-Type");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(post_with_another_content_type_gets_415)
+{
+	static const char *types[] = {
+		"text/plain", "application/jsonp", "application/x-www-form-urlencoded", "",
+		"json", "text/json"
+	};
+	size_t i;
+
+	for (i = 0; i < COUNT(types); i++) {
+		octo_response *resp = post_typed(types[i]);
+		ck_assert_msg(octo_response_status(resp) == 415, "%s: %d", types[i],
+		              octo_response_status(resp));
+		assert_error(resp, 415, "unsupported_media_type", "Content-Type");
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+START_TEST(json_content_type_with_parameters_is_accepted)
+{
+	static const char *types[] = {
+		"application/json; charset=utf-8", "application/json;charset=UTF-8",
+		"Application/JSON", " application/json"
+	};
+	size_t i;
+
+	for (i = 0; i < COUNT(types); i++) {
+		octo_response *resp = post_typed(types[i]);
+		ck_assert_msg(octo_response_status(resp) == 200, "%s: %d", types[i],
+		              octo_response_status(resp));
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+START_TEST(request_header_names_match_case_insensitively)
+{
+	octo_header h[] = { { "content-type", "application/json" }, { "x-request-id", "low-1" } };
+	octo_request req = make_request("POST", "/v1/download/check", h, 2,
+	                                "{\"file_id\":70000}");
+	octo_response *resp = run(api, &req);
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	assert_header(resp, "X-Request-ID", "low-1");
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- routing ------------------------------------------------------------------ */
+
+START_TEST(unknown_path_gets_404)
+{
+	octo_response *resp = call(api, "GET", "/v2/nothing");
+
+	assert_error(resp, 404, "not_found", "/v2/nothing");
+	ck_assert_str_eq(octo_response_route(resp), "unmatched");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(hostile_path_still_gets_a_json_404)
+{
+	octo_response *resp = call(api, "GET", "/\xff\xfe\x01\"\\\n<script>");
+
+	assert_error(resp, 404, "not_found", "script");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(get_on_a_post_route_gets_405_with_allow)
+{
+	static const char *methods[] = { "GET", "HEAD", "PUT", "DELETE" };
+	size_t i;
+
+	for (i = 0; i < COUNT(methods); i++) {
+		octo_response *resp = call(api, methods[i], "/v1/download/check");
+		assert_error(resp, 405, "method_not_allowed", methods[i]);
+		assert_header(resp, "Allow", "POST, OPTIONS");
+		ck_assert_str_eq(octo_response_route(resp), "/v1/download/check");
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+START_TEST(post_on_root_gets_405_with_allow)
+{
+	octo_response *resp = post(api, "/", "{}");
+
+	assert_error(resp, 405, "method_not_allowed", "POST");
+	assert_header(resp, "Allow", "GET, HEAD, OPTIONS");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(options_on_a_route_gets_204_with_allowed_methods)
+{
+	octo_response *resp = call(api, "OPTIONS", "/v1/download/initiate");
+	size_t len;
+
+	ck_assert_int_eq(octo_response_status(resp), 204);
+	assert_header(resp, "Access-Control-Allow-Methods", "POST, OPTIONS");
+	assert_header(resp, "Allow", "POST, OPTIONS");
+	ck_assert_ptr_nonnull(strstr(header(resp, "Access-Control-Allow-Headers"), "Content-Type"));
+	ck_assert_ptr_nonnull(strstr(header(resp, "Access-Control-Allow-Headers"), "X-Request-ID"));
+	ck_assert_ptr_nonnull(header(resp, "Access-Control-Max-Age"));
+	octo_response_body(resp, &len);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(octo_response_route(resp), "/v1/download/initiate");
+	octo_response_free(resp);
+	resp = call(api, "OPTIONS", "/health");
+	ck_assert_int_eq(octo_response_status(resp), 204);
+	assert_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(options_on_an_unknown_path_gets_404)
+{
+	octo_response *resp = call(api, "OPTIONS", "/nope");
+
+	assert_error(resp, 404, "not_found", "/nope");
+	ck_assert_ptr_null(header(resp, "Access-Control-Allow-Methods"));
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- headers on every response ------------------------------------------------ */
+
+typedef struct {
+	const char *method;
+	const char *path;
+	const char *content_type;
+	const char *body;
+	int too_large;
+	int status;
+} sample;
+
+static const sample samples[] = {
+	{ "GET", "/", NULL, NULL, 0, 200 },
+	{ "GET", "/health", NULL, NULL, 0, 200 },
+	{ "HEAD", "/health", NULL, NULL, 0, 200 },
+	{ "POST", "/v1/download/check", "application/json", "{\"file_id\":70000}", 0, 200 },
+	{ "POST", "/v1/download/start", "application/json", "{\"file_id\":70000}", 0, 200 },
+	{ "POST", "/v1/download/initiate", "application/json", "{\"file_ids\":[70000]}", 0, 202 },
+	{ "OPTIONS", "/v1/download/check", NULL, NULL, 0, 204 },
+	{ "POST", "/v1/download/check", "application/json", "{", 0, 400 },
+	{ "POST", "/v1/download/check", "application/json", "{\"file_id\":1}", 0, 400 },
+	{ "GET", "/nope", NULL, NULL, 0, 404 },
+	{ "OPTIONS", "/nope", NULL, NULL, 0, 404 },
+	{ "GET", "/v1/download/check", NULL, NULL, 0, 405 },
+	{ "POST", "/v1/download/check", "application/json", "{}", 1, 413 },
+	{ "POST", "/v1/download/check", "text/plain", "{\"file_id\":70000}", 0, 415 },
+};
+
+START_TEST(every_response_carries_the_common_headers)
+{
+	const sample *s = &samples[_i];
+	octo_header h[] = { { "Content-Type", s->content_type } };
+	octo_request req = make_request(s->method, s->path, h, s->content_type ? 1 : 0, s->body);
+	octo_response *resp;
+
+	req.body_too_large = s->too_large;
+	resp = run(api, &req);
+	ck_assert_msg(octo_response_status(resp) == s->status, "%s %s: %d, not %d", s->method,
+	              s->path, octo_response_status(resp), s->status);
+	assert_common_headers(resp, "1000000");
+	assert_uuid4(header(resp, "X-Request-ID"));
+	assert_header(resp, "Access-Control-Allow-Origin", "*");
+	if (s->status >= 400) {
+		octo_json *doc = body_json(resp);
+		ck_assert_str_eq(str_member(doc, "requestId"), header(resp, "X-Request-ID"));
+		octo_json_free(doc);
+	}
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(request_ids_are_fresh_per_request)
+{
+	octo_response *a = call(api, "GET", "/");
+	octo_response *b = call(api, "GET", "/");
+
+	assert_uuid4(octo_response_request_id(a));
+	assert_uuid4(octo_response_request_id(b));
+	ck_assert_str_ne(octo_response_request_id(a), octo_response_request_id(b));
+	octo_response_free(a);
+	octo_response_free(b);
+}
+END_TEST
+
+static octo_response *with_request_id(const char *path, const char *id)
+{
+	octo_header h[] = { { "X-Request-ID", id } };
+	octo_request req = make_request("GET", path, h, 1, NULL);
+
+	return run(api, &req);
+}
+
+START_TEST(sane_client_request_id_is_echoed)
+{
+	static const char *paths[] = { "/", "/nope" };
+	char longest[129];
+	const char *ids[] = { "trace-42.a_B", "0", longest };
+	size_t i, j;
+
+	memset(longest, 'a', 128);
+	longest[128] = '\0';
+	for (i = 0; i < COUNT(ids); i++) {
+		for (j = 0; j < COUNT(paths); j++) {
+			octo_response *resp = with_request_id(paths[j], ids[i]);
+			assert_header(resp, "X-Request-ID", ids[i]);
+			ck_assert_str_eq(octo_response_request_id(resp), ids[i]);
+			if (octo_response_status(resp) == 404)
+				assert_error(resp, 404, "not_found", "/nope");
+			octo_response_free(resp);
+		}
+	}
+}
+END_TEST
+
+START_TEST(unsafe_client_request_id_is_replaced)
+{
+	char too_long[130];
+	const char *ids[] = {
+		"has space", "a\r\nSet-Cookie: x=1", "a\nb", "a\rb", too_long, "",
+		"a<script>", "caf\xc3\xa9", "a\"b", "a/b"
+	};
+	size_t i;
+
+	memset(too_long, 'a', 129);
+	too_long[129] = '\0';
+	for (i = 0; i < COUNT(ids); i++) {
+		octo_response *resp = with_request_id("/nope", ids[i]);
+		assert_uuid4(header(resp, "X-Request-ID"));
+		assert_error(resp, 404, "not_found", "/nope");
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+START_TEST(response_accessors_agree)
+{
+	octo_response *resp = call(api, "GET", "/");
+	const char *name, *value;
+	size_t i, n = octo_response_header_count(resp);
+
+	ck_assert_uint_ge(n, 9);
+	for (i = 0; i < n; i++) {
+		octo_response_header(resp, i, &name, &value);
+		ck_assert_ptr_nonnull(name);
+		ck_assert_ptr_nonnull(value);
+		ck_assert_ptr_nonnull(header(resp, name));
+	}
+	octo_response_header(resp, n, &name, &value);
+	ck_assert_ptr_null(name);
+	ck_assert_ptr_null(value);
+	ck_assert_str_eq(header(resp, "x-content-type-options"), "nosniff");
+	ck_assert_ptr_null(header(resp, "X-No-Such-Header"));
+	ck_assert_str_eq(octo_response_body(resp, NULL), octo_response_body(resp, &i));
+	ck_assert_uint_eq(i, strlen(octo_response_body(resp, NULL)));
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- rate limiting ------------------------------------------------------------- */
+
+static octo_api *limited_api(uint32_t max)
+{
+	octo_api_options o = test_options();
+
+	o.rate_limit_max = max;
+	return api_with(&o);
+}
+
+static octo_response *call_from(octo_api *a, const char *client, const char *path)
+{
+	octo_request req = make_request("GET", path, NULL, 0, NULL);
+
+	req.client = client;
+	return run(a, &req);
+}
+
+START_TEST(requests_within_the_limit_count_down)
+{
+	static const char *remaining[] = { "2", "1", "0" };
+	octo_api *a = limited_api(3);
+	size_t i;
+
+	for (i = 0; i < COUNT(remaining); i++) {
+		octo_response *resp = call_from(a, "10.0.0.1", "/");
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		assert_header(resp, "RateLimit-Limit", "3");
+		assert_header(resp, "RateLimit-Remaining", remaining[i]);
+		if (i == 0)
+			assert_header(resp, "RateLimit-Reset", "60");
+		ck_assert_ptr_null(header(resp, "Retry-After"));
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+START_TEST(fourth_request_gets_429_with_retry_after)
+{
+	octo_api *a = limited_api(3);
+	octo_response *resp;
+	int i, retry;
+
+	for (i = 0; i < 3; i++)
+		octo_response_free(call_from(a, "10.0.0.1", "/"));
+	resp = call_from(a, "10.0.0.1", "/");
+	assert_error(resp, 429, "rate_limited", "Too many requests");
+	assert_common_headers(resp, "3");
+	assert_header(resp, "RateLimit-Remaining", "0");
+	assert_digits("Retry-After", header(resp, "Retry-After"));
+	retry = atoi(header(resp, "Retry-After"));
+	ck_assert_int_ge(retry, 1);
+	ck_assert_int_le(retry, 60);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(another_client_is_not_limited)
+{
+	octo_api *a = limited_api(3);
+	octo_response *resp;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		octo_response_free(call_from(a, "10.0.0.1", "/"));
+	resp = call_from(a, "10.0.0.2", "/");
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	assert_header(resp, "RateLimit-Remaining", "2");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(health_is_not_counted)
+{
+	octo_api *a = limited_api(3);
+	octo_response *resp;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		resp = call_from(a, "10.0.0.1", "/health");
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		assert_header(resp, "RateLimit-Remaining", "3");
+		octo_response_free(resp);
+	}
+	for (i = 0; i < 3; i++) {
+		resp = call_from(a, "10.0.0.1", "/");
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		octo_response_free(resp);
+	}
+	resp = call_from(a, "10.0.0.1", "/");
+	ck_assert_int_eq(octo_response_status(resp), 429);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(zero_max_turns_rate_limiting_off)
+{
+	octo_api *a = limited_api(0);
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		octo_response *resp = call_from(a, "10.0.0.1", "/");
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		ck_assert_ptr_null(header(resp, "RateLimit-Limit"));
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+#define THREADS 4
+#define REQUESTS_PER_THREAD 50
+
+static void *request_many(void *arg)
+{
+	octo_api *a = arg;
+	int i, ok = 0;
+
+	for (i = 0; i < REQUESTS_PER_THREAD; i++) {
+		octo_response *resp = call_from(a, "10.0.0.9", "/");
+		ok += octo_response_status(resp) == 200;
+		octo_response_free(resp);
+	}
+	return ok == REQUESTS_PER_THREAD ? arg : NULL;
+}
+
+START_TEST(concurrent_requests_are_counted_exactly)
+{
+	octo_api *a = limited_api(THREADS * REQUESTS_PER_THREAD);
+	pthread_t threads[THREADS];
+	octo_response *resp;
+	void *result;
+	int i;
+
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, request_many, a), 0);
+	for (i = 0; i < THREADS; i++) {
+		ck_assert_int_eq(pthread_join(threads[i], &result), 0);
+		ck_assert_ptr_eq(result, a);
+	}
+	resp = call_from(a, "10.0.0.9", "/");
+	ck_assert_int_eq(octo_response_status(resp), 429);
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- CORS ---------------------------------------------------------------------- */
+
+static octo_response *call_with_origin(octo_api *a, const char *method, const char *path,
+                                       const char *origin)
+{
+	octo_header h[] = { { "Origin", origin } };
+	octo_request req = make_request(method, path, h, origin ? 1 : 0, NULL);
+
+	return run(a, &req);
+}
+
+static octo_api *listed_origins_api(void)
+{
+	octo_api_options o = test_options();
+
+	o.cors_origins = "https://a.example,https://b.example";
+	return api_with(&o);
+}
+
+START_TEST(any_origin_is_allowed_with_star)
+{
+	octo_response *resp = call_with_origin(api, "GET", "/", "https://x.example");
+
+	assert_header(resp, "Access-Control-Allow-Origin", "*");
+	ck_assert_ptr_nonnull(strstr(header(resp, "Access-Control-Expose-Headers"), "X-Request-ID"));
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(listed_origin_is_echoed_with_vary)
+{
+	octo_api *a = listed_origins_api();
+	static const char *origins[] = { "https://a.example", "https://b.example" };
+	size_t i;
+
+	for (i = 0; i < COUNT(origins); i++) {
+		octo_response *resp = call_with_origin(a, "GET", "/", origins[i]);
+		assert_header(resp, "Access-Control-Allow-Origin", origins[i]);
+		assert_header(resp, "Vary", "Origin");
+		ck_assert_ptr_nonnull(header(resp, "Access-Control-Expose-Headers"));
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+START_TEST(unlisted_origin_gets_no_allow_origin)
+{
+	octo_api *a = listed_origins_api();
+	static const char *origins[] = {
+		"https://c.example", "https://a.exampl", "https://a.example.evil",
+		"http://a.example", "https://a.example,https://b.example", "", "*"
+	};
+	octo_response *resp;
+	size_t i;
+
+	for (i = 0; i < COUNT(origins); i++) {
+		resp = call_with_origin(a, "GET", "/", origins[i]);
+		ck_assert_msg(header(resp, "Access-Control-Allow-Origin") == NULL,
+		              "\"%s\" was allowed", origins[i]);
+		assert_header(resp, "Vary", "Origin");
+		octo_response_free(resp);
+	}
+	resp = call_with_origin(a, "GET", "/", NULL);
+	ck_assert_ptr_null(header(resp, "Access-Control-Allow-Origin"));
+	assert_header(resp, "Vary", "Origin");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(listed_origin_is_echoed_on_errors_and_preflight)
+{
+	octo_api *a = listed_origins_api();
+	octo_response *resp = call_with_origin(a, "GET", "/nope", "https://b.example");
+
+	ck_assert_int_eq(octo_response_status(resp), 404);
+	assert_header(resp, "Access-Control-Allow-Origin", "https://b.example");
+	octo_response_free(resp);
+	resp = call_with_origin(a, "OPTIONS", "/v1/download/check", "https://a.example");
+	ck_assert_int_eq(octo_response_status(resp), 204);
+	assert_header(resp, "Access-Control-Allow-Origin", "https://a.example");
+	assert_header(resp, "Access-Control-Allow-Methods", "POST, OPTIONS");
+	octo_response_free(resp);
+}
+END_TEST
+
+/* ---- life cycle and arguments -------------------------------------------------- */
+
+typedef struct {
+	const char *what;
+	octo_api_options opts;
+	const char *names;  /* what octo_error_last() must mention */
+} bad_options;
+
+#define BAD_OPTION_CASES 7
+
+static bad_options bad_option(int i)
+{
+	bad_options b;
+
+	b.opts = test_options();
+	switch (i) {
+	case 0:
+		b.what = "min delay over max";
+		b.opts.download_delay_min_ms = 2;
+		b.opts.download_delay_max_ms = 1;
+		b.names = "download_delay_min_ms";
+		break;
+	case 1:
+		b.what = "zero window";
+		b.opts.rate_limit_window_ms = 0;
+		b.names = "rate_limit_window_ms";
+		break;
+	case 2:
+		b.what = "NULL cors";
+		b.opts.cors_origins = NULL;
+		b.names = "cors_origins";
+		break;
+	case 3:
+		b.what = "empty cors";
+		b.opts.cors_origins = "";
+		b.names = "cors_origins";
+		break;
+	case 4:
+		b.what = "version 0";
+		b.opts.version = 0;
+		b.names = "version";
+		break;
+	case 5:
+		b.what = "version 2";
+		b.opts.version = OCTO_API_OPTIONS_VERSION + 1;
+		b.names = "version";
+		break;
+	default:
+		b.what = "zero max body";
+		b.opts.max_body_bytes = 0;
+		b.names = "max_body_bytes";
+		break;
+	}
+	return b;
+}
+
+START_TEST(new_refuses_bad_options)
+{
+	bad_options b = bad_option(_i);
+	octo_api *a = NULL;
+
+	ck_assert_msg(octo_api_new(&a, store, &b.opts) == OCTO_EINVAL, "%s accepted", b.what);
+	ck_assert_ptr_null(a);
+	ck_assert_msg(strstr(octo_error_last(), b.names) != NULL, "%s: \"%s\"", b.what,
+	              octo_error_last());
+}
+END_TEST
+
+START_TEST(new_refuses_missing_arguments)
+{
+	octo_api *a = NULL;
+
+	ck_assert_int_eq(octo_api_new(&a, NULL, NULL), OCTO_EINVAL);
+	ck_assert_ptr_null(a);
+	ck_assert_int_eq(octo_api_new(NULL, store, NULL), OCTO_EINVAL);
+}
+END_TEST
+
+START_TEST(new_with_null_options_uses_the_defaults)
+{
+	octo_api *a = NULL;
+	octo_response *resp;
+
+	ck_assert_int_eq(octo_api_new(&a, store, NULL), 0);
+	custom = a;
+	ck_assert_uint_eq(octo_api_max_body(a), 64 * 1024);
+	resp = call(a, "GET", "/");
+	assert_common_headers(resp, "100");
+	assert_header(resp, "Access-Control-Allow-Origin", "*");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(new_accepts_equal_min_and_max_delay)
+{
+	octo_api *a = delayed_api(DELAY_MIN_MS, DELAY_MIN_MS);
+	octo_response *resp = post(a, "/v1/download/start", "{\"file_id\":70000}");
+	octo_json *doc = body_json(resp);
+
+	ck_assert_int_ge(int_member(doc, "processingTimeMs"), DELAY_MIN_MS);
+	octo_json_free(doc);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(new_copies_the_options)
+{
+	char origins[] = "https://a.example";
+	octo_api_options o = test_options();
+	octo_response *resp;
+
+	o.cors_origins = origins;
+	api_with(&o);
+	memcpy(origins, "https://z.example", sizeof(origins));
+	o.max_body_bytes = 1;
+	resp = call_with_origin(custom, "GET", "/", "https://a.example");
+	assert_header(resp, "Access-Control-Allow-Origin", "https://a.example");
+	ck_assert_uint_eq(octo_api_max_body(custom), 64 * 1024);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(handle_refuses_incomplete_requests)
+{
+	octo_request req = make_request("GET", "/", NULL, 0, NULL);
+	reply r;
+
+	reply_init(&r);
+	ck_assert_int_eq(octo_api_handle(NULL, &req, on_done, &r), OCTO_EINVAL);
+	ck_assert_int_eq(octo_api_handle(api, NULL, on_done, &r), OCTO_EINVAL);
+	ck_assert_int_eq(octo_api_handle(api, &req, NULL, &r), OCTO_EINVAL);
+	req.method = NULL;
+	ck_assert_int_eq(octo_api_handle(api, &req, on_done, &r), OCTO_EINVAL);
+	req.method = "GET";
+	req.path = NULL;
+	ck_assert_int_eq(octo_api_handle(api, &req, on_done, &r), OCTO_EINVAL);
+	ck_assert_int_eq(reply_calls(&r), 0);
+	ck_assert_uint_gt(strlen(octo_error_last()), 0);
+	reply_destroy(&r);
+}
+END_TEST
+
+START_TEST(free_functions_accept_null)
+{
+	octo_response *resp;
+
+	octo_api_free(NULL);
+	octo_response_free(NULL);
+	resp = call(api, "GET", "/");
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(route_is_the_template_or_unmatched)
+{
+	static const struct {
+		const char *method, *path, *route;
+	} cases[] = {
+		{ "GET", "/", "/" },
+		{ "GET", "/health", "/health" },
+		{ "GET", "/v1/download/check", "/v1/download/check" },
+		{ "OPTIONS", "/v1/download/start", "/v1/download/start" },
+		{ "GET", "/v1/download/check/70000", "unmatched" },
+		{ "GET", "/health/", "unmatched" },
+		{ "GET", "", "unmatched" },
+	};
+	size_t i;
+
+	for (i = 0; i < COUNT(cases); i++) {
+		octo_response *resp = call(api, cases[i].method, cases[i].path);
+		ck_assert_str_eq(octo_response_route(resp), cases[i].route);
+		octo_response_free(resp);
+	}
+}
+END_TEST
+
+/* ---- the suite ------------------------------------------------------------------ */
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+int main(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc;
+
+	tc = tcase(s, "root and health");
+	tcase_add_test(tc, root_answers_with_a_message);
+	tcase_add_test(tc, health_reports_healthy_storage);
+	tcase_add_test(tc, health_reports_unhealthy_after_the_store_is_removed);
+	tcase_add_test(tc, head_health_answers_like_get);
+	tcase_add_test(tc, query_string_does_not_change_the_route);
+
+	tc = tcase(s, "check");
+	tcase_add_test(tc, check_reports_a_missing_file);
+	tcase_add_test(tc, check_reports_a_stored_file_with_its_size);
+	tcase_add_test(tc, check_reports_an_empty_file_as_available);
+	tcase_add_test(tc, check_accepts_the_smallest_and_largest_file_id);
+
+	tc = tcase(s, "initiate");
+	tcase_add_test(tc, initiate_queues_a_job);
+	tcase_add_test(tc, initiate_stores_the_job_record_first);
+	tcase_add_test(tc, initiate_gives_every_job_its_own_id);
+	tcase_add_test(tc, initiate_accepts_a_thousand_file_ids);
+	tcase_add_test(tc, initiate_refuses_a_thousand_and_one_file_ids);
+	tcase_add_test(tc, initiate_answers_503_when_storage_is_gone);
+
+	tc = tcase(s, "start");
+	tcase_add_test(tc, start_completes_a_stored_file_at_once);
+	tcase_add_test(tc, start_fails_a_missing_file);
+	tcase_add_test(tc, start_waits_at_least_the_minimum_delay);
+	tcase_add_test(tc, start_returns_before_the_answer_is_ready);
+	tcase_add_test(tc, start_refuses_bad_input_without_waiting);
+	tcase_add_test(tc, waiting_starts_each_get_their_own_answer);
+
+	tc = tcase(s, "shutdown");
+	tcase_add_test(tc, shutdown_answers_a_waiting_start_with_503);
+	tcase_add_test(tc, shutdown_answers_every_waiting_start);
+	tcase_add_test(tc, start_after_shutdown_gets_503_at_once);
+	tcase_add_test(tc, shutdown_twice_is_harmless);
+	tcase_add_test(tc, requests_that_do_not_wait_are_served_after_shutdown);
+	tcase_add_test(tc, free_answers_a_waiting_start);
+
+	tc = tcase(s, "validation");
+	tcase_add_loop_test(tc, bad_file_id_bodies_get_400, 0, (int)COUNT(bad_file_id));
+	tcase_add_loop_test(tc, bad_file_ids_bodies_get_400_and_store_nothing, 0,
+	                    (int)COUNT(bad_file_ids));
+	tcase_add_test(tc, deep_nesting_gets_400);
+	tcase_add_test(tc, nesting_up_to_the_limit_is_accepted);
+	tcase_add_test(tc, missing_body_gets_400);
+
+	tc = tcase(s, "body size and media type");
+	tcase_add_test(tc, max_body_reports_the_option);
+	tcase_add_test(tc, body_over_the_limit_gets_413);
+	tcase_add_test(tc, body_at_the_limit_is_accepted);
+	tcase_add_test(tc, body_the_server_cut_short_gets_413);
+	tcase_add_test(tc, post_without_content_type_gets_415);
+	tcase_add_test(tc, post_with_another_content_type_gets_415);
+	tcase_add_test(tc, json_content_type_with_parameters_is_accepted);
+	tcase_add_test(tc, request_header_names_match_case_insensitively);
+
+	tc = tcase(s, "routing");
+	tcase_add_test(tc, unknown_path_gets_404);
+	tcase_add_test(tc, hostile_path_still_gets_a_json_404);
+	tcase_add_test(tc, get_on_a_post_route_gets_405_with_allow);
+	tcase_add_test(tc, post_on_root_gets_405_with_allow);
+	tcase_add_test(tc, options_on_a_route_gets_204_with_allowed_methods);
+	tcase_add_test(tc, options_on_an_unknown_path_gets_404);
+	tcase_add_test(tc, route_is_the_template_or_unmatched);
+
+	tc = tcase(s, "common headers");
+	tcase_add_loop_test(tc, every_response_carries_the_common_headers, 0, (int)COUNT(samples));
+	tcase_add_test(tc, request_ids_are_fresh_per_request);
+	tcase_add_test(tc, sane_client_request_id_is_echoed);
+	tcase_add_test(tc, unsafe_client_request_id_is_replaced);
+	tcase_add_test(tc, response_accessors_agree);
+
+	tc = tcase(s, "rate limiting");
+	tcase_add_test(tc, requests_within_the_limit_count_down);
+	tcase_add_test(tc, fourth_request_gets_429_with_retry_after);
+	tcase_add_test(tc, another_client_is_not_limited);
+	tcase_add_test(tc, health_is_not_counted);
+	tcase_add_test(tc, zero_max_turns_rate_limiting_off);
+	tcase_add_test(tc, concurrent_requests_are_counted_exactly);
+
+	tc = tcase(s, "cors");
+	tcase_add_test(tc, any_origin_is_allowed_with_star);
+	tcase_add_test(tc, listed_origin_is_echoed_with_vary);
+	tcase_add_test(tc, unlisted_origin_gets_no_allow_origin);
+	tcase_add_test(tc, listed_origin_is_echoed_on_errors_and_preflight);
+
+	tc = tcase(s, "life cycle");
+	tcase_add_loop_test(tc, new_refuses_bad_options, 0, BAD_OPTION_CASES);
+	tcase_add_test(tc, new_refuses_missing_arguments);
+	tcase_add_test(tc, new_with_null_options_uses_the_defaults);
+	tcase_add_test(tc, new_accepts_equal_min_and_max_delay);
+	tcase_add_test(tc, new_copies_the_options);
+	tcase_add_test(tc, handle_refuses_incomplete_requests);
+	tcase_add_test(tc, free_functions_accept_null);
+	return tu_run(s);
+}

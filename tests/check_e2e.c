@@ -1,3 +1,1099 @@
+/* End to end: the real octopusd binary ($OCTOPUSD) on a free loopback
+ * port, driven over HTTP with libcurl. Asserts status codes, headers and
+ * JSON shapes of every endpoint, the bad-input table, start-up
+ * validation, and a clean stop on SIGTERM. */
 #include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <octopus/json.h>
+
 #include "testutil.h"
-int main(void){Suite *s=suite_create("e2e");return tu_run(s);}
+
+#define START_TIMEOUT_MS 15000
+
+/* ---- a running octopusd ------------------------------------------------ */
+
+typedef struct {
+	pid_t pid;
+	int port;
+	char dir[256];     /* its data directory */
+	char base[64];     /* http://127.0.0.1:PORT */
+	int log_fd;        /* its stderr, when captured; else -1 */
+} daemon_proc;
+
+static const char *octopusd_path(void)
+{
+	const char *p = getenv("OCTOPUSD");
+
+	ck_assert_msg(p != NULL, "OCTOPUSD must name the octopusd binary");
+	return p;
+}
+
+/* Reads a line from fd with a deadline; returns its length or -1. */
+static int read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t used = 0;
+
+	while (used + 1 < size) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -1;
+		n = read(fd, buf + used, 1);
+		if (n <= 0)
+			return -1;
+		if (buf[used] == '\n')
+			break;
+		used++;
+	}
+	buf[used] = '\0';
+	return (int)used;
+}
+
+/* Starts octopusd with `env` (NULL-terminated "K=V" list, added to a
+ * minimal environment) and optional extra argv; waits until it prints its
+ * URL, so no test ever races the listener. */
+static void daemon_start_logged(daemon_proc *d, const char *const *env,
+                                const char *const *args, int capture_log)
+{
+	char *envp[64], *argv[16], line[512], dirvar[300];
+	int out[2], err[2] = { -1, -1 }, n = 0, a = 0;
+	const char *prefix;
+
+	tu_mkdtemp(d->dir);
+	snprintf(dirvar, sizeof(dirvar), "OCTO_DATA_DIR=%s/data", d->dir);
+	envp[n++] = dirvar;
+	envp[n++] = (char *)"PORT=0";
+	envp[n++] = (char *)"HOST=127.0.0.1";
+	envp[n++] = (char *)"RATE_LIMIT_MAX_REQUESTS=100000";
+	envp[n++] = (char *)"LOG_LEVEL=warn";
+	for (; env && *env; env++)
+		envp[n++] = (char *)*env;
+	envp[n] = NULL;
+	argv[a++] = (char *)octopusd_path();
+	for (; args && *args; args++)
+		argv[a++] = (char *)*args;
+	argv[a] = NULL;
+	ck_assert_int_eq(pipe(out), 0);
+	if (capture_log)
+		ck_assert_int_eq(pipe(err), 0);
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		/* A failing test must not leave its daemon behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], STDOUT_FILENO);
+		if (capture_log)
+			dup2(err[1], STDERR_FILENO);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	close(out[1]);
+	if (capture_log)
+		close(err[1]);
+	d->log_fd = err[0];
+	ck_assert_int_gt(read_line(out[0], line, sizeof(line), START_TIMEOUT_MS), 0);
+	close(out[0]);
+	prefix = strstr(line, "listening on http://127.0.0.1:");
+	ck_assert_msg(prefix != NULL, "octopusd said: %s", line);
+	d->port = atoi(prefix + strlen("listening on http://127.0.0.1:"));
+	ck_assert_int_gt(d->port, 0);
+	snprintf(d->base, sizeof(d->base), "http://127.0.0.1:%d", d->port);
+}
+
+static void daemon_start(daemon_proc *d, const char *const *env, const char *const *args)
+{
+	daemon_start_logged(d, env, args, 0);
+}
+
+/* Reads the daemon's log until a line containing `text`; 1 if seen. */
+static int await_log(const daemon_proc *d, const char *text)
+{
+	char line[2048];
+
+	while (read_line(d->log_fd, line, sizeof(line), 20000) >= 0)
+		if (strstr(line, text))
+			return 1;
+	return 0;
+}
+
+/* SIGTERM, then the exit status. */
+static int daemon_stop(daemon_proc *d)
+{
+	int status = -1;
+
+	kill(d->pid, SIGTERM);
+	ck_assert_int_eq(waitpid(d->pid, &status, 0), d->pid);
+	if (d->log_fd >= 0)
+		close(d->log_fd);
+	tu_rmtree(d->dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs octopusd expecting it to refuse to start; returns the exit code and
+ * what it wrote to stderr. */
+static int daemon_refuses(const char *const *env, const char *const *args,
+                          char *err, size_t errlen)
+{
+	char *envp[32], *argv[16];
+	int pipefd[2], n = 0, a = 0, status;
+	ssize_t got;
+	size_t used = 0;
+	pid_t pid;
+
+	envp[n++] = (char *)"PORT=0";
+	envp[n++] = (char *)"HOST=127.0.0.1";
+	envp[n++] = (char *)"OCTO_DATA_DIR=/nonexistent-octo-never-used";
+	for (; env && *env; env++)
+		envp[n++] = (char *)*env;
+	envp[n] = NULL;
+	argv[a++] = (char *)octopusd_path();
+	for (; args && *args; args++)
+		argv[a++] = (char *)*args;
+	argv[a] = NULL;
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		dup2(pipefd[1], STDOUT_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (used + 1 < errlen && (got = read(pipefd[0], err + used, errlen - used - 1)) > 0)
+		used += (size_t)got;
+	err[used] = '\0';
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+typedef struct {
+	long status;
+	char *body;
+	size_t body_len;
+	char *headers; /* raw header block */
+	size_t headers_len;
+} reply;
+
+static size_t collect(char *data, size_t size, size_t n, void *userp, int hdr)
+{
+	reply *r = userp;
+	char **buf = hdr ? &r->headers : &r->body;
+	size_t *len = hdr ? &r->headers_len : &r->body_len;
+	char *bigger = realloc(*buf, *len + size * n + 1);
+
+	ck_assert_ptr_nonnull(bigger);
+	memcpy(bigger + *len, data, size * n);
+	*len += size * n;
+	bigger[*len] = '\0';
+	*buf = bigger;
+	return size * n;
+}
+
+static size_t on_body(char *d, size_t s, size_t n, void *u) { return collect(d, s, n, u, 0); }
+static size_t on_header(char *d, size_t s, size_t n, void *u) { return collect(d, s, n, u, 1); }
+
+static CURL *prepare(const daemon_proc *d, const char *method, const char *path,
+                     struct curl_slist *hdrs, const char *body, size_t len, reply *r)
+{
+	char url[512];
+	CURL *c = curl_easy_init();
+
+	ck_assert_ptr_nonnull(c);
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "%s%s", d->base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	return c;
+}
+
+static void finish(CURL *c, reply *r)
+{
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_cleanup(c);
+	if (!r->body)
+		r->body = calloc(1, 1);
+}
+
+/* One request; `extra` is one optional header line ("Name: value"). */
+static void request(const daemon_proc *d, const char *method, const char *path,
+                    const char *content_type, const char *extra,
+                    const char *body, size_t len, reply *r)
+{
+	struct curl_slist *hdrs = NULL;
+	char ct[128];
+	CURL *c;
+	CURLcode rc;
+
+	/* Suppress curl's own defaults so the test controls what is sent. */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (content_type) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		hdrs = curl_slist_append(hdrs, ct);
+	} else {
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
+	}
+	if (extra)
+		hdrs = curl_slist_append(hdrs, extra);
+	c = prepare(d, method, path, hdrs, body, len, r);
+	rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+	finish(c, r);
+	curl_slist_free_all(hdrs);
+}
+
+static void post_json(const daemon_proc *d, const char *path, const char *body, reply *r)
+{
+	request(d, "POST", path, "application/json", NULL, body, strlen(body), r);
+}
+
+static void reply_free(reply *r)
+{
+	free(r->body);
+	free(r->headers);
+}
+
+/* The value of a response header (case-insensitive name), copied into out. */
+static int header(const reply *r, const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+	const char *p = r->headers;
+
+	while (p && *p) {
+		const char *eol = strstr(p, "\r\n");
+		if (!eol)
+			break;
+		if ((size_t)(eol - p) > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (*v == ' ')
+				v++;
+			snprintf(out, size, "%.*s", (int)(eol - v), v);
+			return 1;
+		}
+		p = eol + 2;
+	}
+	return 0;
+}
+
+static void assert_header(const reply *r, const char *name, const char *want)
+{
+	char got[512];
+
+	ck_assert_msg(header(r, name, got, sizeof(got)), "missing header %s", name);
+	if (want)
+		ck_assert_str_eq(got, want);
+}
+
+/* ---- JSON assertions -------------------------------------------------- */
+
+static octo_json *parse(const reply *r)
+{
+	octo_json *doc = NULL;
+
+	ck_assert_msg(octo_json_parse(&doc, r->body, r->body_len) == 0,
+	              "not JSON: %s", r->body);
+	return doc;
+}
+
+static const octo_json_value *member(const octo_json *doc, const char *key)
+{
+	const octo_json_value *v = octo_json_get(octo_json_root(doc), key);
+
+	ck_assert_msg(v != NULL, "no \"%s\" in response", key);
+	return v;
+}
+
+static int64_t int_member(const octo_json *doc, const char *key)
+{
+	int64_t n = 0;
+
+	ck_assert_int_eq(octo_json_int(member(doc, key), &n), 0);
+	return n;
+}
+
+static const char *str_member(const octo_json *doc, const char *key)
+{
+	const char *s = NULL;
+
+	ck_assert_int_eq(octo_json_string(member(doc, key), &s), 0);
+	return s;
+}
+
+/* An error reply: exactly {"error","message","requestId"}, requestId equal
+ * to the X-Request-ID header, and message mentioning `mention`. */
+static void assert_error(const reply *r, long status, const char *mention)
+{
+	char id[256];
+	octo_json *doc;
+
+	ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
+	doc = parse(r);
+	ck_assert_int_eq(octo_json_typeof(octo_json_root(doc)), OCTO_JSON_OBJECT);
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 3);
+	str_member(doc, "error");
+	ck_assert_msg(strstr(str_member(doc, "message"), mention) != NULL,
+	              "message \"%s\" does not mention \"%s\"", str_member(doc, "message"), mention);
+	ck_assert(header(r, "X-Request-ID", id, sizeof(id)));
+	ck_assert_str_eq(str_member(doc, "requestId"), id);
+	octo_json_free(doc);
+}
+
+/* ---- raw sockets, for what curl will not send --------------------------- */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* Sends `req` as-is and returns what the server answers until it closes
+ * or 10 s pass (malloc'd). */
+static char *raw_exchange(const daemon_proc *d, const char *req, size_t len)
+{
+	struct sockaddr_in sa;
+	size_t cap = 65536, used = 0;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = { 10, 0 };
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)d->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+	for (;;) {
+		ssize_t n = recv(fd, buf + used, cap - used - 1, 0);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		/* One response is enough: stop at the end of its body. */
+		if (strstr(buf, "\r\n\r\n") && buf[used - 1] == '}')
+			break;
+	}
+	buf[used] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void put_file(const daemon_proc *d, int64_t file_id, size_t size)
+{
+	char path[512];
+	char *data = malloc(size);
+
+	snprintf(path, sizeof(path), "%s/data/downloads", d->dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/data/downloads/%lld.zip", d->dir, (long long)file_id);
+	memset(data, 'z', size);
+	tu_write_file(path, data, size);
+	free(data);
+}
+
+/* ---- the shared daemon -------------------------------------------------- */
+
+static daemon_proc shared;
+
+static void shared_up(void)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=300", "DOWNLOAD_DELAY_MAX_MS=500", NULL
+	};
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	daemon_start(&shared, env, NULL);
+}
+
+static void shared_down(void)
+{
+	ck_assert_int_eq(daemon_stop(&shared), 0);
+	curl_global_cleanup();
+}
+
+START_TEST(root_answers_with_a_message)
+{
+	reply r;
+	octo_json *doc;
+
+	request(&shared, "GET", "/", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	doc = parse(&r);
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 1);
+	ck_assert_str_ne(str_member(doc, "message"), "");
+	octo_json_free(doc);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(health_is_healthy_on_the_embedded_store)
+{
+	reply r;
+
+	request(&shared, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "{\"status\":\"healthy\",\"checks\":{\"storage\":\"ok\"}}");
+	assert_header(&r, "Content-Type", "application/json; charset=utf-8");
+	reply_free(&r);
+	request(&shared, "HEAD", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.body_len, 0);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(every_response_carries_the_common_headers)
+{
+	static const char *paths[] = { "/", "/health", "/nope", "/v1/download/check" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		reply r;
+		char id[64];
+		request(&shared, "GET", paths[i], NULL, NULL, NULL, 0, &r);
+		assert_header(&r, "X-Content-Type-Options", "nosniff");
+		assert_header(&r, "X-Frame-Options", "SAMEORIGIN");
+		assert_header(&r, "Referrer-Policy", "no-referrer");
+		assert_header(&r, "Strict-Transport-Security", NULL);
+		assert_header(&r, "Access-Control-Allow-Origin", "*");
+		assert_header(&r, "RateLimit-Limit", "100000");
+		assert_header(&r, "RateLimit-Remaining", NULL);
+		assert_header(&r, "RateLimit-Reset", NULL);
+		ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
+		ck_assert_uint_eq(strlen(id), 36);
+		reply_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(request_id_is_echoed_only_when_sane)
+{
+	char id[256], long_id[160];
+	reply r;
+
+	request(&shared, "GET", "/health", NULL, "X-Request-ID: trace-42.a_b", NULL, 0, &r);
+	assert_header(&r, "X-Request-ID", "trace-42.a_b");
+	reply_free(&r);
+	request(&shared, "GET", "/health", NULL, "X-Request-ID: a<script>", NULL, 0, &r);
+	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
+	ck_assert_uint_eq(strlen(id), 36);
+	ck_assert_ptr_null(strchr(id, '<'));
+	reply_free(&r);
+	snprintf(long_id, sizeof(long_id), "X-Request-ID: %0129d", 7);
+	request(&shared, "GET", "/health", NULL, long_id, NULL, 0, &r);
+	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
+	ck_assert_uint_eq(strlen(id), 36);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(check_reports_missing_then_present_files)
+{
+	reply r;
+	octo_json *doc;
+
+	post_json(&shared, "/v1/download/check", "{\"file_id\":70001}", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body,
+	                 "{\"file_id\":70001,\"available\":false,\"s3Key\":null,\"size\":null}");
+	reply_free(&r);
+	put_file(&shared, 70001, 1234);
+	post_json(&shared, "/v1/download/check", "{\"file_id\":70001}", &r);
+	ck_assert_int_eq(r.status, 200);
+	doc = parse(&r);
+	ck_assert_int_eq(int_member(doc, "file_id"), 70001);
+	ck_assert_str_eq(str_member(doc, "s3Key"), "downloads/70001.zip");
+	ck_assert_int_eq(int_member(doc, "size"), 1234);
+	octo_json_free(doc);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(initiate_persists_the_job_before_replying)
+{
+	char path[512], *text = NULL;
+	const octo_json_value *ids;
+	octo_json *doc, *record;
+	int64_t id;
+	reply r;
+	FILE *f;
+	long n;
+
+	post_json(&shared, "/v1/download/initiate", "{\"file_ids\":[70000,10000,100000000]}", &r);
+	ck_assert_int_eq(r.status, 202);
+	doc = parse(&r);
+	ck_assert_str_eq(str_member(doc, "status"), "queued");
+	ck_assert_int_eq(int_member(doc, "totalFileIds"), 3);
+	ck_assert_uint_eq(strlen(str_member(doc, "jobId")), 36);
+	snprintf(path, sizeof(path), "%s/data/jobs/%s.json", shared.dir, str_member(doc, "jobId"));
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "no job record at %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	ck_assert_int_eq(fread(text, 1, (size_t)n, f), n);
+	fclose(f);
+	ck_assert_int_eq(octo_json_parse(&record, text, (size_t)n), 0);
+	ck_assert_int_eq(int_member(record, "version"), 1);
+	ck_assert_str_eq(str_member(record, "jobId"), str_member(doc, "jobId"));
+	ck_assert_str_eq(str_member(record, "status"), "queued");
+	ids = member(record, "fileIds");
+	ck_assert_uint_eq(octo_json_size(ids), 3);
+	octo_json_int(octo_json_at(ids, 2), &id);
+	ck_assert_int_eq(id, 100000000);
+	octo_json_free(record);
+	octo_json_free(doc);
+	free(text);
+	reply_free(&r);
+}
+END_TEST
+
+/* The legacy call waits 300-500 ms here; a /health sent after it must be
+ * answered while it still waits. */
+START_TEST(start_waits_without_blocking_other_requests)
+{
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	const char *body = "{\"file_id\":70002}";
+	CURLM *multi = curl_multi_init();
+	CURL *slow, *fast;
+	reply rs, rh;
+	int running = 1, fast_done = 0, slow_done_first = 0;
+	octo_json *doc;
+
+	put_file(&shared, 70002, 99);
+	slow = prepare(&shared, "POST", "/v1/download/start", hdrs, body, strlen(body), &rs);
+	curl_multi_add_handle(multi, slow);
+	/* Let the slow request reach the server before the fast one starts. */
+	while (running) {
+		long code = 0;
+		curl_multi_perform(multi, &running);
+		curl_easy_getinfo(slow, CURLINFO_REQUEST_SIZE, &code);
+		if (code > 0)
+			break;
+		curl_multi_poll(multi, NULL, 0, 50, NULL);
+	}
+	fast = prepare(&shared, "GET", "/health", NULL, NULL, 0, &rh);
+	curl_multi_add_handle(multi, fast);
+	do {
+		CURLMsg *m;
+		int left;
+		curl_multi_perform(multi, &running);
+		while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+			ck_assert_int_eq(m->data.result, CURLE_OK);
+			if (m->easy_handle == fast)
+				fast_done = 1;
+			else if (!fast_done)
+				slow_done_first = 1;
+		}
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	} while (running);
+	ck_assert_msg(!slow_done_first, "/health waited for /v1/download/start");
+	ck_assert(fast_done);
+	curl_multi_remove_handle(multi, slow);
+	curl_multi_remove_handle(multi, fast);
+	finish(slow, &rs);
+	finish(fast, &rh);
+	curl_multi_cleanup(multi);
+	curl_slist_free_all(hdrs);
+
+	ck_assert_int_eq(rh.status, 200);
+	ck_assert_int_eq(rs.status, 200);
+	doc = parse(&rs);
+	ck_assert_int_eq(int_member(doc, "file_id"), 70002);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	ck_assert_int_eq(int_member(doc, "size"), 99);
+	ck_assert_int_ge(int_member(doc, "processingTimeMs"), 300);
+	ck_assert_int_eq(octo_json_typeof(member(doc, "downloadUrl")), OCTO_JSON_NULL);
+	str_member(doc, "message");
+	octo_json_free(doc);
+	reply_free(&rs);
+	reply_free(&rh);
+}
+END_TEST
+
+START_TEST(start_reports_a_missing_file_as_failed)
+{
+	reply r;
+	octo_json *doc;
+
+	post_json(&shared, "/v1/download/start", "{\"file_id\":70003}", &r);
+	ck_assert_int_eq(r.status, 200);
+	doc = parse(&r);
+	ck_assert_str_eq(str_member(doc, "status"), "failed");
+	ck_assert_int_eq(octo_json_typeof(member(doc, "size")), OCTO_JSON_NULL);
+	ck_assert_int_eq(octo_json_typeof(member(doc, "downloadUrl")), OCTO_JSON_NULL);
+	octo_json_free(doc);
+	reply_free(&r);
+}
+END_TEST
+
+/* The bad-input table: each row gets its status and a JSON error that
+ * names the problem; nothing crashes and nothing is stored. */
+typedef struct {
+	const char *path;
+	const char *content_type;
+	const char *body;
+	long status;
+	const char *mention;
+} bad_case;
+
+static const bad_case bad_cases[] = {
+	{ "/v1/download/check", "application/json", "{}", 400, "file_id is required" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":\"70000\"}", 400, "file_id must be an integer" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":70000.5}", 400, "file_id must be an integer" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":70000.0}", 400, "file_id must be an integer" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":7e4}", 400, "file_id must be an integer" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":-70000}", 400, "file_id" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":9999}", 400, "between 10000 and 100000000" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":100000001}", 400, "file_id" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":99999999999999999999999}", 400, "file_id" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":null}", 400, "file_id" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":true}", 400, "file_id" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":[70000]}", 400, "file_id" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":70000,\"file_id\":70001}", 400, "duplicate key" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":70000", 400, "not valid JSON" },
+	{ "/v1/download/check", "application/json", "{file_id:70000}", 400, "not valid JSON" },
+	{ "/v1/download/check", "application/json", "", 400, "not valid JSON" },
+	{ "/v1/download/check", "application/json", "[70000]", 400, "JSON object" },
+	{ "/v1/download/check", "application/json", "70000", 400, "JSON object" },
+	{ "/v1/download/check", "application/json", "\"x\"", 400, "JSON object" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":70000} x", 400, "not valid JSON" },
+	{ "/v1/download/check", "application/json", "{\"file_id\":70000 /* c */}", 400, "not valid JSON" },
+	{ "/v1/download/check", "application/json", "{\"a\":\"\xff\xfe\",\"file_id\":70000}", 400, "not valid JSON" },
+	{ "/v1/download/check", "text/plain", "{\"file_id\":70000}", 415, "application/json" },
+	{ "/v1/download/check", NULL, "{\"file_id\":70000}", 415, "application/json" },
+	{ "/v1/download/check", "application/x-www-form-urlencoded", "file_id=70000", 415, "application/json" },
+	{ "/v1/download/check", "application/jsonx", "{\"file_id\":70000}", 415, "application/json" },
+	{ "/v1/download/start", "application/json", "{\"file_id\":1}", 400, "file_id" },
+	{ "/v1/download/start", "application/json", "{}", 400, "file_id is required" },
+	{ "/v1/download/initiate", "application/json", "{}", 400, "file_ids is required" },
+	{ "/v1/download/initiate", "application/json", "{\"file_ids\":[]}", 400, "file_ids must be an array" },
+	{ "/v1/download/initiate", "application/json", "{\"file_ids\":70000}", 400, "file_ids must be an array" },
+	{ "/v1/download/initiate", "application/json", "{\"file_ids\":[70000,\"x\"]}", 400, "file_ids[1]" },
+	{ "/v1/download/initiate", "application/json", "{\"file_ids\":[70000,5]}", 400, "file_ids[1]" },
+	{ "/v1/download/initiate", "application/json", "{\"file_ids\":[70000.5]}", 400, "file_ids[0]" },
+};
+
+START_TEST(bad_input_gets_a_clear_json_error)
+{
+	const bad_case *c = &bad_cases[_i];
+	reply r;
+
+	request(&shared, "POST", c->path, c->content_type, NULL, c->body, strlen(c->body), &r);
+	assert_error(&r, c->status, c->mention);
+	reply_free(&r);
+}
+END_TEST
+
+static char *array_of_ids(size_t n)
+{
+	char *s = malloc(n * 7 + 32), *p = s;
+	size_t i;
+
+	p += sprintf(p, "{\"file_ids\":[");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%d", i ? "," : "", 10000 + (int)i);
+	sprintf(p, "]}");
+	return s;
+}
+
+START_TEST(initiate_takes_1000_ids_and_refuses_1001)
+{
+	char *ok = array_of_ids(1000), *over = array_of_ids(1001);
+	reply r;
+
+	post_json(&shared, "/v1/download/initiate", ok, &r);
+	ck_assert_int_eq(r.status, 202);
+	reply_free(&r);
+	post_json(&shared, "/v1/download/initiate", over, &r);
+	assert_error(&r, 400, "1 to 1000");
+	reply_free(&r);
+	free(ok);
+	free(over);
+}
+END_TEST
+
+START_TEST(deep_nesting_and_nul_bytes_are_refused)
+{
+	char deep[300];
+	static const char nul[] = "{\"file_id\":70000,\"x\":\"a\0b\"}";
+	reply r;
+
+	memset(deep, '[', sizeof(deep) - 1);
+	deep[sizeof(deep) - 1] = '\0';
+	post_json(&shared, "/v1/download/check", deep, &r);
+	assert_error(&r, 400, "nesting");
+	reply_free(&r);
+	request(&shared, "POST", "/v1/download/check", "application/json", NULL,
+	        nul, sizeof(nul) - 1, &r);
+	assert_error(&r, 400, "NUL");
+	reply_free(&r);
+}
+END_TEST
+
+/* A declared 10 MB body is refused from its headers alone: the server
+ * answers 413 after only a few bytes of it were sent. */
+START_TEST(oversized_declared_body_gets_413_unread)
+{
+	static const char req[] =
+		"POST /v1/download/check HTTP/1.1\r\nHost: x\r\n"
+		"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{\"file_id\":";
+	char *answer = raw_exchange(&shared, req, sizeof(req) - 1);
+
+	ck_assert_msg(strncmp(answer, "HTTP/1.1 413", 12) == 0, "got: %.80s", answer);
+	ck_assert_ptr_nonnull(strstr(answer, "\"error\":\"payload_too_large\""));
+	free(answer);
+}
+END_TEST
+
+/* A chunked body has no length up front: it is cut at the limit. */
+START_TEST(oversized_chunked_body_gets_413)
+{
+	size_t chunk = 16384, chunks = 8, i, len;
+	char *req = malloc(chunks * (chunk + 16) + 512), *p = req, *answer;
+
+	p += sprintf(p, "POST /v1/download/check HTTP/1.1\r\nHost: x\r\n"
+	                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < chunks; i++) {
+		p += sprintf(p, "%zx\r\n", chunk);
+		memset(p, ' ', chunk);
+		p += chunk;
+		p += sprintf(p, "\r\n");
+	}
+	p += sprintf(p, "0\r\n\r\n");
+	len = (size_t)(p - req);
+	answer = raw_exchange(&shared, req, len);
+	ck_assert_msg(strncmp(answer, "HTTP/1.1 413", 12) == 0, "got: %.80s", answer);
+	free(answer);
+	free(req);
+}
+END_TEST
+
+START_TEST(unknown_paths_and_wrong_methods_are_told_apart)
+{
+	reply r;
+
+	request(&shared, "GET", "/v1/download/nope", NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 404, "/v1/download/nope");
+	reply_free(&r);
+	request(&shared, "GET", "/../../etc/passwd", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+	request(&shared, "GET", "/v1/download/check", NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 405, "GET");
+	assert_header(&r, "Allow", "POST, OPTIONS");
+	reply_free(&r);
+	request(&shared, "DELETE", "/health", NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 405, "DELETE");
+	assert_header(&r, "Allow", "GET, HEAD, OPTIONS");
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(preflight_gets_204_with_allowed_methods)
+{
+	reply r;
+
+	request(&shared, "OPTIONS", "/v1/download/initiate", NULL,
+	        "Origin: https://app.example", NULL, 0, &r);
+	ck_assert_int_eq(r.status, 204);
+	assert_header(&r, "Access-Control-Allow-Methods", "POST, OPTIONS");
+	assert_header(&r, "Access-Control-Allow-Origin", "*");
+	assert_header(&r, "Access-Control-Allow-Headers", NULL);
+	reply_free(&r);
+}
+END_TEST
+
+/* ---- daemons of their own ------------------------------------------------ */
+
+START_TEST(rate_limit_answers_429_per_client)
+{
+	static const char *const env[] = {
+		"RATE_LIMIT_MAX_REQUESTS=3", "RATE_LIMIT_WINDOW_MS=600000", NULL
+	};
+	daemon_proc d;
+	char v[32];
+	reply r;
+	int i;
+
+	daemon_start(&d, env, NULL);
+	for (i = 0; i < 3; i++) {
+		request(&d, "GET", "/", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert(header(&r, "RateLimit-Remaining", v, sizeof(v)));
+		ck_assert_int_eq(atoi(v), 2 - i);
+		reply_free(&r);
+	}
+	request(&d, "GET", "/", NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 429, "Too many requests");
+	assert_header(&r, "RateLimit-Limit", "3");
+	assert_header(&r, "RateLimit-Remaining", "0");
+	ck_assert(header(&r, "Retry-After", v, sizeof(v)));
+	ck_assert_int_gt(atoi(v), 0);
+	ck_assert_int_le(atoi(v), 600);
+	reply_free(&r);
+	/* Health probes are never refused. */
+	request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(health_is_503_when_storage_fails)
+{
+	daemon_proc d;
+	char data[300], moved[300];
+	reply r;
+
+	daemon_start(&d, NULL, NULL);
+	snprintf(data, sizeof(data), "%s/data", d.dir);
+	snprintf(moved, sizeof(moved), "%s/moved", d.dir);
+	ck_assert_int_eq(rename(data, moved), 0);
+	request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(r.body, "{\"status\":\"unhealthy\",\"checks\":{\"storage\":\"error\"}}");
+	reply_free(&r);
+	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70000]}", &r);
+	assert_error(&r, 503, "Storage");
+	reply_free(&r);
+	ck_assert_int_eq(rename(moved, data), 0);
+	request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(cors_list_echoes_only_listed_origins)
+{
+	static const char *const env[] = { "CORS_ORIGINS=https://a.example, https://b.example", NULL };
+	daemon_proc d;
+	char v[128];
+	reply r;
+
+	daemon_start(&d, env, NULL);
+	request(&d, "GET", "/health", NULL, "Origin: https://b.example", NULL, 0, &r);
+	assert_header(&r, "Access-Control-Allow-Origin", "https://b.example");
+	assert_header(&r, "Vary", "Origin");
+	reply_free(&r);
+	request(&d, "GET", "/health", NULL, "Origin: https://evil.example", NULL, 0, &r);
+	ck_assert(!header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* SIGTERM while a legacy call waits: it is answered 503, and the process
+ * exits 0. */
+START_TEST(sigterm_answers_waiting_requests_and_exits_cleanly)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=60000", "DOWNLOAD_DELAY_MAX_MS=60000",
+		"LOG_LEVEL=debug", NULL
+	};
+	static const char req[] =
+		"POST /v1/download/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		"Content-Length: 17\r\n\r\n{\"file_id\":70000}";
+	daemon_proc d;
+	char *answer, line[64];
+	int status, fd[2];
+	pid_t helper;
+
+	daemon_start_logged(&d, env, NULL, 1);
+	ck_assert_int_eq(pipe(fd), 0);
+	helper = fork();
+	if (helper == 0) {
+		/* The waiting client: reports the status line it gets. */
+		answer = raw_exchange(&d, req, sizeof(req) - 1);
+		dprintf(fd[1], "%.12s\n", answer);
+		_exit(0);
+	}
+	close(fd[1]);
+	ck_assert(await_log(&d, "request waiting"));
+	kill(d.pid, SIGTERM);
+	ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 20000), 0);
+	ck_assert_str_eq(line, "HTTP/1.1 503");
+	close(fd[0]);
+	waitpid(helper, NULL, 0);
+	ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	close(d.log_fd);
+	tu_rmtree(d.dir);
+}
+END_TEST
+
+/* ---- start-up ------------------------------------------------------------ */
+
+typedef struct {
+	const char *setting;   /* "NAME=value" or a flag */
+	const char *mention;   /* what the message must name */
+} refusal;
+
+static const refusal refusals[] = {
+	{ "PORT=abc", "PORT" },
+	{ "PORT=65536", "PORT" },
+	{ "PORT=-1", "PORT" },
+	{ "HOST=not-an-address", "HOST" },
+	{ "REQUEST_TIMEOUT_MS=0", "REQUEST_TIMEOUT_MS" },
+	{ "RATE_LIMIT_WINDOW_MS=soon", "RATE_LIMIT_WINDOW_MS" },
+	{ "RATE_LIMIT_MAX_REQUESTS=1.5", "RATE_LIMIT_MAX_REQUESTS" },
+	{ "DOWNLOAD_DELAY_ENABLED=perhaps", "DOWNLOAD_DELAY_ENABLED" },
+	{ "DOWNLOAD_DELAY_MIN_MS=9000000", "DOWNLOAD_DELAY_MIN_MS" },
+	{ "LOG_LEVEL=chatty", "LOG_LEVEL" },
+	{ "CORS_ORIGINS=javascript:alert(1)", "CORS_ORIGINS" },
+	{ "S3_BUCKET_NAME=downloads", "S3_BUCKET_NAME" },
+	{ "S3_ENDPOINT=http://minio:9000", "S3_ENDPOINT" },
+};
+
+START_TEST(bad_settings_stop_start_up_naming_the_variable)
+{
+	const char *env[] = { refusals[_i].setting, NULL };
+	char err[2048];
+
+	ck_assert_int_eq(daemon_refuses(env, NULL, err, sizeof(err)), 2);
+	ck_assert_msg(strstr(err, refusals[_i].mention) != NULL, "stderr: %s", err);
+}
+END_TEST
+
+START_TEST(min_above_max_delay_is_refused)
+{
+	const char *env[] = { "DOWNLOAD_DELAY_MIN_MS=500", "DOWNLOAD_DELAY_MAX_MS=100", NULL };
+	char err[2048];
+
+	ck_assert_int_eq(daemon_refuses(env, NULL, err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "DOWNLOAD_DELAY_MIN_MS"));
+	ck_assert_ptr_nonnull(strstr(err, "DOWNLOAD_DELAY_MAX_MS"));
+}
+END_TEST
+
+START_TEST(flags_are_validated_and_help_and_version_answer)
+{
+	const char *bad_port[] = { "--port", "http", NULL };
+	const char *unknown[] = { "--verbose", NULL };
+	const char *missing[] = { "--env-file", NULL };
+	const char *help[] = { "--help", NULL };
+	const char *version[] = { "--version", NULL };
+	char out[2048];
+
+	ck_assert_int_eq(daemon_refuses(NULL, bad_port, out, sizeof(out)), 2);
+	ck_assert_ptr_nonnull(strstr(out, "--port"));
+	ck_assert_int_eq(daemon_refuses(NULL, unknown, out, sizeof(out)), 2);
+	ck_assert_ptr_nonnull(strstr(out, "--verbose"));
+	ck_assert_int_eq(daemon_refuses(NULL, missing, out, sizeof(out)), 2);
+	ck_assert_int_eq(daemon_refuses(NULL, help, out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Usage: octopusd"));
+	ck_assert_int_eq(daemon_refuses(NULL, version, out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "octopusd " PACKAGE_VERSION));
+}
+END_TEST
+
+START_TEST(env_file_supplies_settings_the_environment_lacks)
+{
+	char dir[256], path[300], arg[300], err[2048];
+	static const char text[] =
+		"# settings for the test\n"
+		"export RATE_LIMIT_MAX_REQUESTS=7\n"
+		"RATE_LIMIT_WINDOW_MS='60000'\n"
+		"CORS_ORIGINS=\"https://a.example\"  # one origin\n";
+	const char *args[] = { "--env-file", arg, NULL };
+	const char *bad_args[] = { "--env-file", path, NULL };
+	daemon_proc d;
+	reply r;
+
+	tu_mkdtemp(dir);
+	snprintf(arg, sizeof(arg), "%s/good.env", dir);
+	tu_write_file(arg, text, sizeof(text) - 1);
+	/* RATE_LIMIT_MAX_REQUESTS=100000 from the environment wins over 7. */
+	daemon_start(&d, NULL, args);
+	request(&d, "GET", "/", NULL, "Origin: https://a.example", NULL, 0, &r);
+	assert_header(&r, "RateLimit-Limit", "100000");
+	assert_header(&r, "Access-Control-Allow-Origin", "https://a.example");
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+
+	snprintf(path, sizeof(path), "%s/bad.env", dir);
+	tu_write_file(path, "PORT=1\nthis line is wrong\n", 26);
+	ck_assert_int_eq(daemon_refuses(NULL, bad_args, err, sizeof(err)), 2);
+	ck_assert_msg(strstr(err, "line 2") != NULL, "stderr: %s", err);
+	tu_rmtree(dir);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("e2e");
+	TCase *api = tcase_create("api");
+	TCase *own = tcase_create("own daemon");
+	TCase *startup = tcase_create("start-up");
+
+	/* One daemon for the api case: started once, outside the forked tests. */
+	tcase_add_unchecked_fixture(api, shared_up, shared_down);
+	tcase_set_timeout(api, 60);
+	tcase_add_test(api, root_answers_with_a_message);
+	tcase_add_test(api, health_is_healthy_on_the_embedded_store);
+	tcase_add_test(api, every_response_carries_the_common_headers);
+	tcase_add_test(api, request_id_is_echoed_only_when_sane);
+	tcase_add_test(api, check_reports_missing_then_present_files);
+	tcase_add_test(api, initiate_persists_the_job_before_replying);
+	tcase_add_test(api, start_waits_without_blocking_other_requests);
+	tcase_add_test(api, start_reports_a_missing_file_as_failed);
+	tcase_add_loop_test(api, bad_input_gets_a_clear_json_error, 0,
+	                    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_test(api, initiate_takes_1000_ids_and_refuses_1001);
+	tcase_add_test(api, deep_nesting_and_nul_bytes_are_refused);
+	tcase_add_test(api, oversized_declared_body_gets_413_unread);
+	tcase_add_test(api, oversized_chunked_body_gets_413);
+	tcase_add_test(api, unknown_paths_and_wrong_methods_are_told_apart);
+	tcase_add_test(api, preflight_gets_204_with_allowed_methods);
+	suite_add_tcase(s, api);
+
+	tcase_set_timeout(own, 60);
+	tcase_add_test(own, rate_limit_answers_429_per_client);
+	tcase_add_test(own, health_is_503_when_storage_fails);
+	tcase_add_test(own, cors_list_echoes_only_listed_origins);
+	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);
+	tcase_add_test(own, env_file_supplies_settings_the_environment_lacks);
+	suite_add_tcase(s, own);
+
+	tcase_set_timeout(startup, 60);
+	tcase_add_loop_test(startup, bad_settings_stop_start_up_naming_the_variable, 0,
+	                    (int)(sizeof(refusals) / sizeof(refusals[0])));
+	tcase_add_test(startup, min_above_max_delay_is_refused);
+	tcase_add_test(startup, flags_are_validated_and_help_and_version_answer);
+	suite_add_tcase(s, startup);
+	return tu_run(s);
+}

@@ -1,3 +1,851 @@
+/* Object storage over a local directory: opening, keys, the object
+ * round trip, atomic replacement, health checks and concurrent use. */
 #include "config.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <octopus/octopus.h>
+
 #include "testutil.h"
-int main(void){Suite *s=suite_create("store");return tu_run(s);}
+
+/* Every test gets a fresh temporary directory; `dir` is where the store
+ * lives (not created in advance, so opening has to create it). */
+static char base[256];
+static char dir[512];
+static octo_store *store;
+
+static void setup(void)
+{
+	tu_mkdtemp(base);
+	snprintf(dir, sizeof(dir), "%s/store", base);
+	store = NULL;
+}
+
+static void setup_open(void)
+{
+	setup();
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_ptr_nonnull(store);
+}
+
+static void teardown(void)
+{
+	octo_store_free(store);
+	store = NULL;
+	tu_rmtree(base);
+}
+
+/* Entries of a directory other than "." and "..", or -1 when it cannot be
+ * read. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int tmp_entries(void)
+{
+	char tmp[600];
+
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	return count_entries(tmp);
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Asserts that `key` holds exactly `len` bytes of `data`. */
+static void assert_object(const char *key, const void *data, size_t len)
+{
+	octo_object_info info = { 0, 0 };
+	char *got = NULL;
+	size_t got_len = (size_t)-1;
+
+	ck_assert_int_eq(octo_store_head(store, key, &info), 0);
+	ck_assert_uint_eq(info.size, len);
+	ck_assert_int_eq(octo_store_get(store, key, &got, &got_len), 0);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(got_len, len);
+	ck_assert_int_eq(memcmp(got, data, len), 0);
+	ck_assert_int_eq(got[len], '\0');
+	octo_free(got);
+}
+
+/* ---- octo_store_open_local ------------------------------------------ */
+
+START_TEST(open_local_creates_the_directory_its_parents_and_tmp)
+{
+	char tmp[600];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/a/b/c", base);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_ptr_nonnull(store);
+	ck_assert(is_dir(dir));
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	ck_assert(is_dir(tmp));
+	ck_assert_int_eq(count_entries(tmp), 0);
+	/* Mode 0750: nothing for others, no group write. */
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0027, 0);
+}
+END_TEST
+
+START_TEST(open_local_reopens_an_existing_store_with_its_objects)
+{
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_int_eq(octo_store_put(store, "kept/object", "data", 4), 0);
+	octo_store_free(store);
+	store = NULL;
+
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("kept/object", "data", 4);
+}
+END_TEST
+
+START_TEST(open_local_removes_temp_files_left_by_a_crash)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/.tmp", dir);
+	ck_assert_int_eq(mkdir(dir, 0750), 0);
+	ck_assert_int_eq(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/.tmp/put-Ab12Cd", dir);
+	tu_write_file(path, "torn", 4);
+	snprintf(path, sizeof(path), "%s/.tmp/put-Zz99Yy", dir);
+	tu_write_file(path, "half a file", 11);
+	snprintf(path, sizeof(path), "%s/object", dir);
+	tu_write_file(path, "whole", 5);
+	ck_assert_int_eq(tmp_entries(), 2);
+
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_int_eq(tmp_entries(), 0);
+	/* Objects outside .tmp are not garbage. */
+	assert_object("object", "whole", 5);
+}
+END_TEST
+
+START_TEST(open_local_refuses_a_missing_or_empty_directory_name)
+{
+	ck_assert_int_eq(octo_store_open_local(&store, ""), OCTO_EINVAL);
+	ck_assert_ptr_null(store);
+	ck_assert_int_eq(octo_store_open_local(&store, NULL), OCTO_EINVAL);
+	ck_assert_ptr_null(store);
+	ck_assert_int_eq(octo_store_open_local(NULL, dir), OCTO_EINVAL);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert(!is_dir(dir));
+}
+END_TEST
+
+START_TEST(open_local_fails_when_the_path_is_a_regular_file)
+{
+	tu_write_file(dir, "not a directory", 15);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), OCTO_EIO);
+	ck_assert_ptr_null(store);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert(is_file(dir));
+}
+END_TEST
+
+START_TEST(open_local_refuses_a_path_too_long_for_any_key)
+{
+	char *longdir = malloc(PATH_MAX);
+	size_t n;
+
+	ck_assert_ptr_nonnull(longdir);
+	n = (size_t)snprintf(longdir, PATH_MAX, "%s/", base);
+	memset(longdir + n, 'd', PATH_MAX - 1 - n);
+	longdir[PATH_MAX - 1] = '\0';
+	ck_assert_int_eq(octo_store_open_local(&store, longdir), OCTO_EINVAL);
+	ck_assert_ptr_null(store);
+	free(longdir);
+}
+END_TEST
+
+/* ---- octo_store_backend, octo_store_free ---------------------------- */
+
+START_TEST(backend_of_a_local_store_is_named_local)
+{
+	ck_assert_str_eq(octo_store_backend(store), "local");
+}
+END_TEST
+
+START_TEST(free_accepts_null)
+{
+	octo_store_free(NULL);
+	/* Reaching this line is the assertion; the store is still usable. */
+	ck_assert_int_eq(octo_store_ping(store), 0);
+}
+END_TEST
+
+/* ---- octo_store_ping ------------------------------------------------ */
+
+START_TEST(ping_succeeds_on_a_usable_store)
+{
+	ck_assert_int_eq(octo_store_ping(store), 0);
+	ck_assert_str_eq(octo_error_last(), "");
+}
+END_TEST
+
+START_TEST(ping_fails_after_the_directory_is_removed)
+{
+	tu_rmtree(dir);
+	ck_assert(!is_dir(dir));
+	ck_assert_int_eq(octo_store_ping(store), OCTO_EIO);
+	ck_assert_str_ne(octo_error_last(), "");
+}
+END_TEST
+
+START_TEST(ping_fails_after_the_directory_is_replaced_by_a_file)
+{
+	tu_rmtree(dir);
+	tu_write_file(dir, "x", 1);
+	ck_assert_int_eq(octo_store_ping(store), OCTO_EIO);
+	ck_assert_str_ne(octo_error_last(), "");
+}
+END_TEST
+
+START_TEST(ping_fails_after_tmp_is_replaced_by_a_file)
+{
+	char tmp[600];
+
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	ck_assert_int_eq(rmdir(tmp), 0);
+	tu_write_file(tmp, "x", 1);
+	ck_assert_int_eq(octo_store_ping(store), OCTO_EIO);
+}
+END_TEST
+
+/* ---- put / head / get / delete -------------------------------------- */
+
+START_TEST(put_head_get_delete_round_trip)
+{
+	/* Binary content with an embedded NUL: length, not strlen, counts. */
+	static const char data[] = "hello\0world\xff\n";
+	const size_t len = sizeof(data) - 1;
+	char path[700];
+
+	ck_assert_int_eq(octo_store_put(store, "downloads/70000.zip", data, len), 0);
+	assert_object("downloads/70000.zip", data, len);
+	/* Objects are plain files below the store directory. */
+	snprintf(path, sizeof(path), "%s/downloads/70000.zip", dir);
+	ck_assert(is_file(path));
+
+	ck_assert_int_eq(octo_store_delete(store, "downloads/70000.zip"), 0);
+	ck_assert_int_eq(octo_store_head(store, "downloads/70000.zip", NULL), OCTO_ENOTFOUND);
+	ck_assert(!is_file(path));
+}
+END_TEST
+
+START_TEST(head_reports_size_and_a_current_mtime)
+{
+	octo_object_info info = { 0, 0 };
+	time_t before = time(NULL), after;
+
+	ck_assert_int_eq(octo_store_put(store, "sized", "12345678", 8), 0);
+	after = time(NULL);
+	ck_assert_int_eq(octo_store_head(store, "sized", &info), 0);
+	ck_assert_uint_eq(info.size, 8);
+	ck_assert_int_ge(info.mtime, (int64_t)before - 1);
+	ck_assert_int_le(info.mtime, (int64_t)after + 1);
+}
+END_TEST
+
+START_TEST(head_accepts_a_null_info)
+{
+	ck_assert_int_eq(octo_store_put(store, "a", "x", 1), 0);
+	ck_assert_int_eq(octo_store_head(store, "a", NULL), 0);
+}
+END_TEST
+
+START_TEST(put_over_an_object_replaces_its_content)
+{
+	static const char first[] = "the first, longer version";
+
+	ck_assert_int_eq(octo_store_put(store, "doc", first, strlen(first)), 0);
+	ck_assert_int_eq(octo_store_put(store, "doc", "short", 5), 0);
+	assert_object("doc", "short", 5);
+	ck_assert_int_eq(octo_store_put(store, "doc", first, strlen(first)), 0);
+	assert_object("doc", first, strlen(first));
+}
+END_TEST
+
+START_TEST(put_of_zero_bytes_stores_an_empty_object)
+{
+	char *got = NULL;
+	size_t len = 99;
+
+	ck_assert_int_eq(octo_store_put(store, "empty/with-pointer", "ignored", 0), 0);
+	ck_assert_int_eq(octo_store_put(store, "empty/with-null", NULL, 0), 0);
+	assert_object("empty/with-pointer", "", 0);
+	ck_assert_int_eq(octo_store_get(store, "empty/with-null", &got, &len), 0);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(got, "");
+	octo_free(got);
+}
+END_TEST
+
+START_TEST(put_of_null_data_with_a_length_is_refused)
+{
+	ck_assert_int_eq(octo_store_put(store, "nothing", NULL, 5), OCTO_EINVAL);
+	ck_assert_int_eq(octo_store_head(store, "nothing", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(tmp_entries(), 0);
+}
+END_TEST
+
+START_TEST(large_object_round_trips)
+{
+	const size_t len = 5u * 1024 * 1024 + 7; /* not a multiple of any buffer */
+	unsigned char *data = malloc(len);
+	uint32_t x = 2463534242u;
+	size_t i;
+
+	ck_assert_ptr_nonnull(data);
+	for (i = 0; i < len; i++) { /* xorshift: no period a buffer could hide */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		data[i] = (unsigned char)x;
+	}
+	ck_assert_int_eq(octo_store_put(store, "big/blob.bin", data, len), 0);
+	assert_object("big/blob.bin", data, len);
+	free(data);
+}
+END_TEST
+
+START_TEST(keys_share_parent_directories)
+{
+	ck_assert_int_eq(octo_store_put(store, "p/q/one", "1", 1), 0);
+	ck_assert_int_eq(octo_store_put(store, "p/q/two", "22", 2), 0);
+	ck_assert_int_eq(octo_store_put(store, "p/three", "333", 3), 0);
+	assert_object("p/q/one", "1", 1);
+	assert_object("p/q/two", "22", 2);
+	assert_object("p/three", "333", 3);
+	ck_assert_int_eq(octo_store_delete(store, "p/q/one"), 0);
+	assert_object("p/q/two", "22", 2);
+}
+END_TEST
+
+START_TEST(no_temp_files_remain_after_puts)
+{
+	char key[32];
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "k/%d", i % 5); /* overwrites, too */
+		ck_assert_int_eq(octo_store_put(store, key, key, strlen(key)), 0);
+	}
+	ck_assert_int_eq(octo_store_put(store, "k/empty", NULL, 0), 0);
+	ck_assert_int_eq(tmp_entries(), 0);
+}
+END_TEST
+
+START_TEST(failed_put_leaves_no_temp_file_and_keeps_the_blocker)
+{
+	/* "a" is an object, so "a/b" cannot be created below it. */
+	ck_assert_int_eq(octo_store_put(store, "a", "file", 4), 0);
+	ck_assert_int_lt(octo_store_put(store, "a/b", "x", 1), 0);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert_int_eq(tmp_entries(), 0);
+	assert_object("a", "file", 4);
+}
+END_TEST
+
+/* ---- missing objects ------------------------------------------------ */
+
+START_TEST(head_of_a_missing_key_is_not_found)
+{
+	ck_assert_int_eq(octo_store_head(store, "missing", NULL), OCTO_ENOTFOUND);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert_int_eq(octo_store_head(store, "no/such/dir", NULL), OCTO_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(get_of_a_missing_key_is_not_found)
+{
+	char *data = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(octo_store_get(store, "missing", &data, &len), OCTO_ENOTFOUND);
+	ck_assert_ptr_null(data);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert_int_eq(octo_store_get(store, "no/such/dir", &data, &len), OCTO_ENOTFOUND);
+	ck_assert_ptr_null(data);
+}
+END_TEST
+
+START_TEST(delete_of_a_missing_key_is_not_found)
+{
+	ck_assert_int_eq(octo_store_delete(store, "missing"), OCTO_ENOTFOUND);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert_int_eq(octo_store_put(store, "once", "1", 1), 0);
+	ck_assert_int_eq(octo_store_delete(store, "once"), 0);
+	ck_assert_int_eq(octo_store_delete(store, "once"), OCTO_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(a_key_that_is_only_a_prefix_directory_is_not_found)
+{
+	char *data = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(octo_store_put(store, "dir/object", "x", 1), 0);
+	ck_assert_int_eq(octo_store_head(store, "dir", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_store_get(store, "dir", &data, &len), OCTO_ENOTFOUND);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(octo_store_delete(store, "dir"), OCTO_ENOTFOUND);
+	assert_object("dir/object", "x", 1);
+}
+END_TEST
+
+START_TEST(a_key_below_an_object_is_not_found)
+{
+	char *data = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(octo_store_put(store, "file", "x", 1), 0);
+	ck_assert_int_eq(octo_store_head(store, "file/child", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_store_get(store, "file/child", &data, &len), OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_store_delete(store, "file/child"), OCTO_ENOTFOUND);
+}
+END_TEST
+
+/* ---- keys ----------------------------------------------------------- */
+
+static const char *const invalid_keys[] = {
+	"", "/a", "a/", "/", "a//b", ".", "..", "a/..", "a/../b", "./a",
+	".hidden", "a/.tmp", ".tmp", ".tmp/x", "a b", "a\\b", "a\tb", "a:b",
+	"a*", "caf\xc3\xa9", "\xe2\x82\xac", "\xff", "a\nb",
+};
+
+static const char *const valid_keys[] = {
+	"a", "A", "0", "a/b", "downloads/70000.zip", "a.b", "a..b", "a.",
+	"-", "_", "x-y_z.0/Q-9", "v1.2.3/notes.txt",
+};
+
+START_TEST(key_valid_accepts_well_formed_keys)
+{
+	ck_assert_msg(octo_store_key_valid(valid_keys[_i]) == 1,
+	              "\"%s\" should be valid", valid_keys[_i]);
+}
+END_TEST
+
+START_TEST(key_valid_refuses_malformed_keys)
+{
+	ck_assert_msg(octo_store_key_valid(invalid_keys[_i]) == 0,
+	              "\"%s\" should be invalid", invalid_keys[_i]);
+}
+END_TEST
+
+START_TEST(operations_with_an_invalid_key_fail_and_write_nothing)
+{
+	const char *key = invalid_keys[_i];
+	char *data = NULL;
+	size_t len = 0;
+
+	ck_assert_int_eq(octo_store_put(store, key, "x", 1), OCTO_EINVAL);
+	ck_assert_str_ne(octo_error_last(), "");
+	ck_assert_int_eq(octo_store_head(store, key, NULL), OCTO_EINVAL);
+	ck_assert_int_eq(octo_store_get(store, key, &data, &len), OCTO_EINVAL);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(octo_store_delete(store, key), OCTO_EINVAL);
+	/* The store directory holds nothing but its empty .tmp. */
+	ck_assert_int_eq(count_entries(dir), 1);
+	ck_assert_int_eq(tmp_entries(), 0);
+}
+END_TEST
+
+START_TEST(a_null_key_is_invalid)
+{
+	ck_assert_int_eq(octo_store_key_valid(NULL), 0);
+	ck_assert_int_eq(octo_store_put(store, NULL, "x", 1), OCTO_EINVAL);
+	ck_assert_int_eq(octo_store_head(store, NULL, NULL), OCTO_EINVAL);
+	ck_assert_int_eq(octo_store_delete(store, NULL), OCTO_EINVAL);
+}
+END_TEST
+
+/* A key of `len` bytes made of segments short enough for any file
+ * system (at most 200 bytes each). */
+static char *long_key(size_t len)
+{
+	char *key = malloc(len + 1);
+	size_t i;
+
+	ck_assert_ptr_nonnull(key);
+	for (i = 0; i < len; i++)
+		key[i] = (i % 201 == 200) ? '/' : (char)('a' + i % 26);
+	key[len] = '\0';
+	ck_assert_int_ne(key[len - 1], '/');
+	return key;
+}
+
+START_TEST(a_key_of_the_maximum_length_is_valid_and_stored)
+{
+	char *key = long_key(OCTO_STORE_KEY_MAX);
+
+	ck_assert_uint_eq(strlen(key), 1024);
+	ck_assert_int_eq(octo_store_key_valid(key), 1);
+	ck_assert_int_eq(octo_store_put(store, key, "max", 3), 0);
+	assert_object(key, "max", 3);
+	free(key);
+}
+END_TEST
+
+START_TEST(a_key_one_byte_over_the_maximum_is_refused)
+{
+	char *key = long_key(OCTO_STORE_KEY_MAX + 1);
+
+	ck_assert_uint_eq(strlen(key), 1025);
+	ck_assert_int_eq(octo_store_key_valid(key), 0);
+	ck_assert_int_eq(octo_store_put(store, key, "x", 1), OCTO_EINVAL);
+	ck_assert_int_eq(octo_store_head(store, key, NULL), OCTO_EINVAL);
+	ck_assert_int_eq(count_entries(dir), 1);
+	free(key);
+}
+END_TEST
+
+/* ---- concurrency ---------------------------------------------------- */
+
+#define PUT_THREADS 8
+#define PUTS_PER_THREAD 16
+
+typedef struct {
+	int id;
+	int failures;
+} put_job;
+
+static void *put_distinct_keys(void *arg)
+{
+	put_job *job = arg;
+	char key[64];
+	int i;
+
+	for (i = 0; i < PUTS_PER_THREAD; i++) {
+		/* Half the keys share one parent, so directory creation races. */
+		if (i % 2)
+			snprintf(key, sizeof(key), "shared/dir/t%d-%d", job->id, i);
+		else
+			snprintf(key, sizeof(key), "own%d/sub/k%d", job->id, i);
+		if (octo_store_put(store, key, key, strlen(key)) != 0)
+			job->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(many_threads_put_distinct_keys_concurrently)
+{
+	pthread_t threads[PUT_THREADS];
+	put_job jobs[PUT_THREADS];
+	char key[64];
+	int t, i;
+
+	for (t = 0; t < PUT_THREADS; t++) {
+		jobs[t].id = t;
+		jobs[t].failures = 0;
+		ck_assert_int_eq(pthread_create(&threads[t], NULL, put_distinct_keys, &jobs[t]), 0);
+	}
+	for (t = 0; t < PUT_THREADS; t++)
+		ck_assert_int_eq(pthread_join(threads[t], NULL), 0);
+	for (t = 0; t < PUT_THREADS; t++) {
+		ck_assert_int_eq(jobs[t].failures, 0);
+		for (i = 0; i < PUTS_PER_THREAD; i++) {
+			if (i % 2)
+				snprintf(key, sizeof(key), "shared/dir/t%d-%d", t, i);
+			else
+				snprintf(key, sizeof(key), "own%d/sub/k%d", t, i);
+			assert_object(key, key, strlen(key));
+		}
+	}
+	ck_assert_int_eq(tmp_entries(), 0);
+}
+END_TEST
+
+#define SWAP_LEN 65536
+#define SWAP_ROUNDS 12
+
+typedef struct {
+	char fill;
+	int failures;
+} swap_job;
+
+static void *overwrite_same_key(void *arg)
+{
+	swap_job *job = arg;
+	char *data = malloc(SWAP_LEN);
+	int i;
+
+	if (!data) {
+		job->failures++;
+		return NULL;
+	}
+	memset(data, job->fill, SWAP_LEN);
+	for (i = 0; i < SWAP_ROUNDS; i++)
+		if (octo_store_put(store, "contended", data, SWAP_LEN) != 0)
+			job->failures++;
+	free(data);
+	return NULL;
+}
+
+/* Counts reads that saw anything but a whole object of one fill byte. */
+static void *read_same_key(void *arg)
+{
+	swap_job *job = arg;
+	int i;
+
+	for (i = 0; i < SWAP_ROUNDS * 4; i++) {
+		char *data = NULL;
+		size_t len = 0, j;
+
+		if (octo_store_get(store, "contended", &data, &len) != 0 || len != SWAP_LEN) {
+			job->failures++;
+			octo_free(data);
+			continue;
+		}
+		for (j = 1; j < len; j++)
+			if (data[j] != data[0])
+				break;
+		if (j != len || (data[0] != 'A' && data[0] != 'B'))
+			job->failures++;
+		octo_free(data);
+	}
+	return NULL;
+}
+
+START_TEST(readers_see_the_old_or_the_new_object_never_a_mix)
+{
+	swap_job jobs[4] = { { 'A', 0 }, { 'B', 0 }, { 0, 0 }, { 0, 0 } };
+	pthread_t threads[4];
+	char *first = malloc(SWAP_LEN);
+	int t;
+
+	ck_assert_ptr_nonnull(first);
+	memset(first, 'A', SWAP_LEN);
+	ck_assert_int_eq(octo_store_put(store, "contended", first, SWAP_LEN), 0);
+	free(first);
+	for (t = 0; t < 4; t++)
+		ck_assert_int_eq(pthread_create(&threads[t], NULL,
+		                                t < 2 ? overwrite_same_key : read_same_key,
+		                                &jobs[t]), 0);
+	for (t = 0; t < 4; t++)
+		ck_assert_int_eq(pthread_join(threads[t], NULL), 0);
+	for (t = 0; t < 4; t++)
+		ck_assert_msg(jobs[t].failures == 0, "thread %d: %d failures", t, jobs[t].failures);
+	ck_assert_int_eq(tmp_entries(), 0);
+}
+END_TEST
+
+/* ---- a full device -------------------------------------------------- */
+
+/* A real full device: a 256 KiB tmpfs mounted in a private mount
+ * namespace of a child process, so nothing outside the child sees it.
+ * Needs CAP_SYS_ADMIN; without it the test is not registered. */
+#define SMALL_FS_BYTES (256 * 1024)
+enum { CHILD_OK = 0, CHILD_NO_MOUNT = 3, CHILD_WRONG = 4 };
+
+static int mount_small_fs(const char *where)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof(opts), "size=%d", SMALL_FS_BYTES);
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", where, "tmpfs", 0, opts) < 0)
+		return -1;
+	return 0;
+}
+
+/* In the child: fills the device and checks what the store reports. No
+ * ck_assert here, since a child must not unwind into the runner. */
+static int enospc_child(const char *where)
+{
+	char path[300], *data, *got = NULL;
+	size_t len = 0;
+	octo_store *s = NULL;
+	int rc, ok;
+
+	snprintf(path, sizeof(path), "%s/store", where);
+	if (octo_store_open_local(&s, path) != 0)
+		return CHILD_WRONG;
+	if (!(data = malloc(2 * SMALL_FS_BYTES))) {
+		octo_store_free(s);
+		return CHILD_WRONG;
+	}
+	memset(data, 'n', 2 * SMALL_FS_BYTES);
+	ok = octo_store_put(s, "obj", "old", 3) == 0;
+	rc = octo_store_put(s, "obj", data, 2 * SMALL_FS_BYTES);
+	ok = ok && rc == OCTO_ENOSPC && octo_error_last()[0] != '\0';
+	/* The failed put left the old object and no partial file. */
+	ok = ok && octo_store_get(s, "obj", &got, &len) == 0 && len == 3 &&
+	     memcmp(got, "old", 3) == 0;
+	snprintf(path, sizeof(path), "%s/store/.tmp", where);
+	ok = ok && count_entries(path) == 0;
+	octo_free(got);
+	free(data);
+	octo_store_free(s);
+	umount2(where, MNT_DETACH);
+	return ok ? CHILD_OK : CHILD_WRONG;
+}
+
+/* Runs `body` (or just the mount when NULL) in a child with a small
+ * tmpfs at base; returns the child's exit code. */
+static int in_small_fs(int (*body)(const char *), const char *where)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (mount_small_fs(where) < 0)
+			_exit(CHILD_NO_MOUNT);
+		if (!body) {
+			umount2(where, MNT_DETACH);
+			_exit(CHILD_OK);
+		}
+		_exit(body(where));
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+START_TEST(put_on_a_full_device_fails_with_enospc_and_keeps_the_old_object)
+{
+	ck_assert_int_eq(in_small_fs(enospc_child, base), CHILD_OK);
+}
+END_TEST
+
+static int can_mount_small_fs(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char where[256];
+	int rc;
+
+	/* Not tu_mkdtemp(): no test is running yet to take an assertion. */
+	snprintf(where, sizeof(where), "%s/octo-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(where))
+		return 0;
+	rc = in_small_fs(NULL, where);
+	tu_rmtree(where);
+	return rc == CHILD_OK;
+}
+
+/* ---- suite ---------------------------------------------------------- */
+
+static TCase *store_tcase(const char *name, void (*fixture)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	/* fsync-heavy tests on a slow disk outlast Check's default 4 s. */
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, fixture, teardown);
+	return tc;
+}
+
+#define N_ELEMS(a) (int)(sizeof(a) / sizeof((a)[0]))
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc;
+
+	tc = store_tcase("open_local", setup);
+	tcase_add_test(tc, open_local_creates_the_directory_its_parents_and_tmp);
+	tcase_add_test(tc, open_local_reopens_an_existing_store_with_its_objects);
+	tcase_add_test(tc, open_local_removes_temp_files_left_by_a_crash);
+	tcase_add_test(tc, open_local_refuses_a_missing_or_empty_directory_name);
+	tcase_add_test(tc, open_local_fails_when_the_path_is_a_regular_file);
+	tcase_add_test(tc, open_local_refuses_a_path_too_long_for_any_key);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("backend_and_free", setup_open);
+	tcase_add_test(tc, backend_of_a_local_store_is_named_local);
+	tcase_add_test(tc, free_accepts_null);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("ping", setup_open);
+	tcase_add_test(tc, ping_succeeds_on_a_usable_store);
+	tcase_add_test(tc, ping_fails_after_the_directory_is_removed);
+	tcase_add_test(tc, ping_fails_after_the_directory_is_replaced_by_a_file);
+	tcase_add_test(tc, ping_fails_after_tmp_is_replaced_by_a_file);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("round_trip", setup_open);
+	tcase_add_test(tc, put_head_get_delete_round_trip);
+	tcase_add_test(tc, head_reports_size_and_a_current_mtime);
+	tcase_add_test(tc, head_accepts_a_null_info);
+	tcase_add_test(tc, put_over_an_object_replaces_its_content);
+	tcase_add_test(tc, put_of_zero_bytes_stores_an_empty_object);
+	tcase_add_test(tc, put_of_null_data_with_a_length_is_refused);
+	tcase_add_test(tc, large_object_round_trips);
+	tcase_add_test(tc, keys_share_parent_directories);
+	tcase_add_test(tc, no_temp_files_remain_after_puts);
+	tcase_add_test(tc, failed_put_leaves_no_temp_file_and_keeps_the_blocker);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("not_found", setup_open);
+	tcase_add_test(tc, head_of_a_missing_key_is_not_found);
+	tcase_add_test(tc, get_of_a_missing_key_is_not_found);
+	tcase_add_test(tc, delete_of_a_missing_key_is_not_found);
+	tcase_add_test(tc, a_key_that_is_only_a_prefix_directory_is_not_found);
+	tcase_add_test(tc, a_key_below_an_object_is_not_found);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("keys", setup_open);
+	tcase_add_loop_test(tc, key_valid_accepts_well_formed_keys, 0, N_ELEMS(valid_keys));
+	tcase_add_loop_test(tc, key_valid_refuses_malformed_keys, 0, N_ELEMS(invalid_keys));
+	tcase_add_loop_test(tc, operations_with_an_invalid_key_fail_and_write_nothing,
+	                    0, N_ELEMS(invalid_keys));
+	tcase_add_test(tc, a_null_key_is_invalid);
+	tcase_add_test(tc, a_key_of_the_maximum_length_is_valid_and_stored);
+	tcase_add_test(tc, a_key_one_byte_over_the_maximum_is_refused);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("concurrency", setup_open);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, many_threads_put_distinct_keys_concurrently);
+	tcase_add_test(tc, readers_see_the_old_or_the_new_object_never_a_mix);
+	suite_add_tcase(s, tc);
+
+	if (can_mount_small_fs()) {
+		tc = store_tcase("full_device", setup);
+		tcase_add_test(tc, put_on_a_full_device_fails_with_enospc_and_keeps_the_old_object);
+		suite_add_tcase(s, tc);
+	} else {
+		fprintf(stderr, "store: ENOSPC test not run: cannot mount a tmpfs "
+		                "in a private mount namespace (needs CAP_SYS_ADMIN)\n");
+	}
+	return tu_run(s);
+}

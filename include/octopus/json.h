@@ -31,7 +31,7 @@ typedef enum {
 #define OCTO_JSON_MAX_DEPTH 64
 
 /* Parses `len` bytes of JSON text. Refused with OCTO_EPARSE (and a message
- * in octo_error_last()): invalid syntax or UTF-8, NUL bytes, nesting over
+ * in octo_error_last()): invalid syntax or UTF-8, NUL bytes (raw or \u0000), nesting over
  * OCTO_JSON_MAX_DEPTH, an object with a duplicate key, trailing data. */
 OCTO_EXTERN int octo_json_parse(octo_json **out, const char *text, size_t len);
 

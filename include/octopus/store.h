@@ -3,8 +3,9 @@
  *
  * Backends: a local directory (the embedded default). A store handle is
  * safe to use from many threads at once. Keys are 1..1024 bytes of
- * [A-Za-z0-9._-] segments joined by '/'; no segment may be empty or start
- * with '.', so a key never escapes the store. Invalid keys give OCTO_EINVAL. */
+ * [A-Za-z0-9._-] segments of 1..255 bytes joined by '/'; no segment may
+ * start with '.', so a key never escapes the store. Invalid keys give
+ * OCTO_EINVAL. */
 #ifndef OCTOPUS_STORE_H
 #define OCTOPUS_STORE_H
 
@@ -21,6 +22,7 @@ typedef struct {
 } octo_object_info;
 
 #define OCTO_STORE_KEY_MAX 1024
+#define OCTO_STORE_SEGMENT_MAX 255
 
 /* Opens a store over the local directory `dir`, creating it (mode 0750)
  * when missing. Objects are plain files below it; partial writes live in

@@ -29,6 +29,9 @@ const char *octo_strerror(int code)
 	case OCTO_ENOSPC: return "no space left on storage device";
 	case OCTO_ESHUTDOWN: return "shutting down";
 	case OCTO_EUNSUPPORTED: return "not supported";
+	case OCTO_EUNAVAILABLE: return "service unavailable";
+	case OCTO_EDENIED: return "access denied";
+	case OCTO_EABORTED: return "aborted by callback";
 	default: return "unknown error code";
 	}
 }

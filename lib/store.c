@@ -3,7 +3,10 @@
 #include "internal.h"
 #include "store.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int segment_char_ok(char c)
 {
@@ -78,17 +81,106 @@ int octo_store_put(octo_store *store, const char *key, const void *data, size_t 
 		return rc;
 	if (!data && len > 0)
 		return octo__error(OCTO_EINVAL, "no data");
-	return store->backend->put(store, key, data, len);
+	return store->backend->put(store, key, data ? data : "", len);
 }
 
-int octo_store_get(octo_store *store, const char *key, char **data, size_t *len)
+int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
+                      uint64_t len)
 {
 	int rc;
 
 	octo__error_clear();
 	if ((rc = check_key(key)) < 0)
 		return rc;
-	return store->backend->get(store, key, data, len);
+	if (fd < 0)
+		return octo__error(OCTO_EINVAL, "invalid file descriptor");
+	return store->backend->put_fd(store, key, fd, offset, len);
+}
+
+int octo_store_get_cb(octo_store *store, const char *key, octo_store_data_cb cb,
+                      void *payload)
+{
+	int rc;
+
+	octo__error_clear();
+	if ((rc = check_key(key)) < 0)
+		return rc;
+	if (!cb)
+		return octo__error(OCTO_EINVAL, "no callback");
+	return store->backend->get_cb(store, key, cb, payload);
+}
+
+/* Collects a streamed object into one growing buffer. */
+typedef struct {
+	char *data;
+	size_t len, cap;
+} membuf;
+
+static int to_memory(const void *data, size_t len, void *payload)
+{
+	membuf *b = payload;
+
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *bigger;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		if (!(bigger = realloc(b->data, cap)))
+			return -1;
+		b->data = bigger;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+int octo_store_get(octo_store *store, const char *key, char **data, size_t *len)
+{
+	membuf b = { NULL, 0, 0 };
+	int rc;
+
+	if (!data || !len)
+		return octo__error(OCTO_EINVAL, "no output");
+	rc = octo_store_get_cb(store, key, to_memory, &b);
+	if (rc == OCTO_EABORTED)
+		rc = octo__error(OCTO_ENOMEM, "out of memory");
+	if (rc == 0 && !b.data && !(b.data = malloc(1)))
+		rc = octo__error(OCTO_ENOMEM, "out of memory");
+	if (rc < 0) {
+		free(b.data);
+		return rc;
+	}
+	b.data[b.len] = '\0';
+	*data = b.data;
+	*len = b.len;
+	return 0;
+}
+
+static int to_fd(const void *data, size_t len, void *payload)
+{
+	const char *p = data;
+	int fd = *(int *)payload;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int octo_store_get_fd(octo_store *store, const char *key, int fd)
+{
+	int rc = octo_store_get_cb(store, key, to_fd, &fd);
+
+	if (rc == OCTO_EABORTED)
+		return octo__error(OCTO_EIO, "writing the object to the descriptor failed");
+	return rc;
 }
 
 int octo_store_delete(octo_store *store, const char *key)
@@ -99,6 +191,51 @@ int octo_store_delete(octo_store *store, const char *key)
 	if ((rc = check_key(key)) < 0)
 		return rc;
 	return store->backend->del(store, key);
+}
+
+int octo_store_list(octo_store *store, const char *prefix, const char *start_after,
+                    size_t max_keys, octo_store_list_cb cb, void *payload, int *more)
+{
+	int ignored;
+
+	octo__error_clear();
+	if (!cb || max_keys < 1 || max_keys > 1000)
+		return octo__error(OCTO_EINVAL, "list needs a callback and 1..1000 keys");
+	if (!prefix)
+		prefix = "";
+	if (!start_after)
+		start_after = "";
+	if (strlen(prefix) > OCTO_STORE_KEY_MAX || strlen(start_after) > OCTO_STORE_KEY_MAX)
+		return octo__error(OCTO_EINVAL, "prefix or start key too long");
+	return store->backend->list(store, prefix, start_after, max_keys, cb, payload,
+	                            more ? more : &ignored);
+}
+
+int octo_store_presign(octo_store *store, const char *key, uint32_t ttl_s, char **url)
+{
+	int rc;
+
+	octo__error_clear();
+	if ((rc = check_key(key)) < 0)
+		return rc;
+	if (!url || ttl_s == 0)
+		return octo__error(OCTO_EINVAL, "presign needs an output and a lifetime");
+	if (!store->backend->presign)
+		return octo__error(OCTO_EUNSUPPORTED, "%s storage cannot sign URLs",
+		                   store->backend->name);
+	return store->backend->presign(store, key, ttl_s, url);
+}
+
+int octo__store_open_object(octo_store *store, const char *key, int *fd,
+                            octo_object_info *info)
+{
+	int rc;
+
+	if ((rc = check_key(key)) < 0)
+		return rc;
+	if (!store->backend->open_object)
+		return octo__error(OCTO_EUNSUPPORTED, "objects are not local files");
+	return store->backend->open_object(store, key, fd, info);
 }
 
 void octo_store_free(octo_store *store)

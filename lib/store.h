@@ -1,5 +1,6 @@
 /* The storage backend interface: what a backend implements so that
- * octo_store_* can dispatch to it. Keys reach a backend already validated. */
+ * octo_store_* can dispatch to it. Keys reach a backend already validated;
+ * list arguments are checked too. */
 #ifndef OCTO_LIB_STORE_H
 #define OCTO_LIB_STORE_H
 
@@ -9,9 +10,18 @@ typedef struct {
 	const char *name;
 	int (*ping)(octo_store *store);
 	int (*head)(octo_store *store, const char *key, octo_object_info *info);
+	int (*put_fd)(octo_store *store, const char *key, int fd, uint64_t offset,
+	              uint64_t len);
 	int (*put)(octo_store *store, const char *key, const void *data, size_t len);
-	int (*get)(octo_store *store, const char *key, char **data, size_t *len);
+	int (*get_cb)(octo_store *store, const char *key, octo_store_data_cb cb,
+	              void *payload);
 	int (*del)(octo_store *store, const char *key);
+	int (*list)(octo_store *store, const char *prefix, const char *start_after,
+	            size_t max_keys, octo_store_list_cb cb, void *payload, int *more);
+	int (*presign)(octo_store *store, const char *key, uint32_t ttl_s, char **url);
+	/* Optional: a read-only descriptor on the object, for serving it. */
+	int (*open_object)(octo_store *store, const char *key, int *fd,
+	                   octo_object_info *info);
 	void (*free)(octo_store *store);
 } octo__store_backend;
 
@@ -20,5 +30,10 @@ typedef struct {
 struct octo_store {
 	const octo__store_backend *backend;
 };
+
+/* Opens the object for reading: *fd is the caller's to close.
+ * OCTO_EUNSUPPORTED on backends whose objects are not local files. */
+int octo__store_open_object(octo_store *store, const char *key, int *fd,
+                            octo_object_info *info);
 
 #endif

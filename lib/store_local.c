@@ -92,9 +92,38 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-static int local_put(octo_store *store, const char *key, const void *data, size_t len)
+/* Fills the temporary file: from memory or from another descriptor. */
+typedef struct {
+	const char *data;  /* memory source, or NULL */
+	int fd;            /* descriptor source */
+	uint64_t offset, len;
+} source;
+
+static int copy_source(int out, const source *src)
 {
-	local_store *s = (local_store *)store;
+	char buf[64 * 1024];
+	uint64_t done = 0;
+
+	if (src->data)
+		return write_all(out, src->data, src->len);
+	while (done < src->len) {
+		size_t want = src->len - done < sizeof(buf) ? (size_t)(src->len - done) : sizeof(buf);
+		ssize_t n = pread(src->fd, buf, want, (off_t)(src->offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n == 0 ? EIO : errno; /* the source ended early */
+			return -1;
+		}
+		if (write_all(out, buf, (size_t)n) < 0)
+			return -1;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int write_object(local_store *s, const char *key, const source *src)
+{
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int fd, rc;
 
@@ -106,7 +135,7 @@ static int local_put(octo_store *store, const char *key, const void *data, size_
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return io_error(errno, "create", tmp);
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (copy_source(fd, src) < 0 || fsync(fd) < 0) {
 		rc = io_error(errno, "write", tmp);
 		close(fd);
 		goto fail;
@@ -125,6 +154,31 @@ fail:
 	return rc;
 }
 
+static int local_put(octo_store *store, const char *key, const void *data, size_t len)
+{
+	source src = { data, -1, 0, len };
+
+	return write_object((local_store *)store, key, &src);
+}
+
+static int local_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
+                        uint64_t len)
+{
+	source src = { NULL, fd, offset, len };
+
+	return write_object((local_store *)store, key, &src);
+}
+
+/* An etag that changes whenever the file does, as web servers make them. */
+static void fill_info(const struct stat *st, octo_object_info *info)
+{
+	info->size = (uint64_t)st->st_size;
+	info->mtime = (int64_t)st->st_mtime;
+	snprintf(info->etag, sizeof(info->etag), "%llx-%llx-%lx",
+	         (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
+	         (long)(st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
+}
+
 static int local_head(octo_store *store, const char *key, octo_object_info *info)
 {
 	local_store *s = (local_store *)store;
@@ -141,47 +195,14 @@ static int local_head(octo_store *store, const char *key, octo_object_info *info
 	}
 	if (!S_ISREG(st.st_mode))
 		return octo__error(OCTO_ENOTFOUND, "no object %s", key);
-	info->size = (uint64_t)st.st_size;
-	info->mtime = (int64_t)st.st_mtime;
+	fill_info(&st, info);
 	return 0;
 }
 
-static int read_fd(int fd, char **data, size_t *len)
-{
-	size_t cap = 4096, used = 0;
-	char *buf = malloc(cap);
+static int local_ping(octo_store *store);
 
-	if (!buf)
-		return octo__error(OCTO_ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t n;
-		if (used + 1 == cap) {
-			char *bigger = realloc(buf, cap * 2);
-			if (!bigger) {
-				free(buf);
-				return octo__error(OCTO_ENOMEM, "out of memory");
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		n = read(fd, buf + used, cap - used - 1);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
-			return io_error(errno, "read", "object");
-		}
-		used += (size_t)n;
-	}
-	buf[used] = '\0';
-	*data = buf;
-	*len = used;
-	return 0;
-}
-
-static int local_get(octo_store *store, const char *key, char **data, size_t *len)
+static int local_open_object(octo_store *store, const char *key, int *out,
+                             octo_object_info *info)
 {
 	local_store *s = (local_store *)store;
 	char path[PATH_MAX];
@@ -198,12 +219,143 @@ static int local_get(octo_store *store, const char *key, char **data, size_t *le
 	}
 	/* open() succeeds on a directory (a key prefix such as "a" of "a/b"),
 	 * which is no object: report it as head() does. */
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return octo__error(OCTO_ENOTFOUND, "no object %s", key);
 	}
-	rc = read_fd(fd, data, len);
+	if (info)
+		fill_info(&st, info);
+	*out = fd;
+	return 0;
+}
+
+static int local_get_cb(octo_store *store, const char *key, octo_store_data_cb cb,
+                        void *payload)
+{
+	char buf[64 * 1024];
+	int fd, rc;
+
+	if ((rc = local_open_object(store, key, &fd, NULL)) < 0)
+		return rc;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = io_error(errno, "read", key);
+			break;
+		}
+		if (n == 0)
+			break;
+		if (cb(buf, (size_t)n, payload) != 0) {
+			rc = octo__error(OCTO_EABORTED, "reader stopped");
+			break;
+		}
+	}
 	close(fd);
+	return rc;
+}
+
+/* ---- listing: walk the tree, keep the page, sort ------------------------- */
+
+typedef struct {
+	char *key;
+	octo_object_info info;
+} listed;
+
+typedef struct {
+	const char *prefix, *start_after;
+	listed *items;
+	size_t count, cap;
+	int failed;
+} walk;
+
+/* Could any key below directory `rel` ("a/b/") still match the prefix? */
+static int dir_may_match(const char *rel, const char *prefix)
+{
+	size_t n = strlen(rel), p = strlen(prefix);
+
+	return strncmp(rel, prefix, n < p ? n : p) == 0;
+}
+
+static void walk_add(walk *w, const char *key, const struct stat *st)
+{
+	if (strncmp(key, w->prefix, strlen(w->prefix)) != 0 || strcmp(key, w->start_after) <= 0)
+		return;
+	if (w->count == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		listed *bigger = realloc(w->items, cap * sizeof(*bigger));
+		if (!bigger) {
+			w->failed = 1;
+			return;
+		}
+		w->items = bigger;
+		w->cap = cap;
+	}
+	if (!(w->items[w->count].key = strdup(key))) {
+		w->failed = 1;
+		return;
+	}
+	fill_info(st, &w->items[w->count].info);
+	w->count++;
+}
+
+static void walk_dir(walk *w, const char *root, const char *rel)
+{
+	char path[PATH_MAX], child[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (!(d = opendir(path)))
+		return;
+	while (!w->failed && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || !octo_store_key_valid(e->d_name))
+			continue; /* .tmp, . and .., and files no key can name */
+		if ((size_t)snprintf(child, sizeof(child), "%s%s", rel, e->d_name) >= sizeof(child) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			walk_add(w, child, &st);
+		} else if (S_ISDIR(st.st_mode) && strlen(child) + 1 < sizeof(child)) {
+			strcat(child, "/");
+			if (dir_may_match(child, w->prefix))
+				walk_dir(w, root, child);
+		}
+	}
+	closedir(d);
+}
+
+static int cmp_listed(const void *a, const void *b)
+{
+	return strcmp(((const listed *)a)->key, ((const listed *)b)->key);
+}
+
+/* Local listing reads the whole matching tree for every page: fine for
+ * the embedded store's sizes; S3 pages on the server. */
+static int local_list(octo_store *store, const char *prefix, const char *start_after,
+                      size_t max_keys, octo_store_list_cb cb, void *payload, int *more)
+{
+	local_store *s = (local_store *)store;
+	walk w = { prefix, start_after, NULL, 0, 0, 0 };
+	size_t i, n;
+	int rc = 0;
+
+	if (local_ping(store) < 0)
+		return octo__error(OCTO_EIO, "store directory %s is not usable", s->root);
+	walk_dir(&w, s->root, "");
+	if (w.failed)
+		rc = octo__error(OCTO_ENOMEM, "out of memory");
+	qsort(w.items, w.count, sizeof(*w.items), cmp_listed);
+	n = w.count < max_keys ? w.count : max_keys;
+	for (i = 0; rc == 0 && i < n; i++)
+		if (cb(w.items[i].key, &w.items[i].info, payload) != 0)
+			rc = octo__error(OCTO_EABORTED, "lister stopped");
+	*more = w.count > max_keys;
+	for (i = 0; i < w.count; i++)
+		free(w.items[i].key);
+	free(w.items);
 	return rc;
 }
 
@@ -245,7 +397,17 @@ static void local_free(octo_store *store)
 }
 
 static const octo__store_backend local_backend = {
-	"local", local_ping, local_head, local_put, local_get, local_del, local_free
+	.name = "local",
+	.ping = local_ping,
+	.head = local_head,
+	.put_fd = local_put_fd,
+	.put = local_put,
+	.get_cb = local_get_cb,
+	.del = local_del,
+	.list = local_list,
+	.presign = NULL, /* the HTTP API serves local files at signed URLs */
+	.open_object = local_open_object,
+	.free = local_free,
 };
 
 /* Partial writes of a crashed process are garbage: remove them. */

@@ -13,9 +13,9 @@ START_TEST(strerror_names_every_code)
 	int code;
 
 	ck_assert_str_eq(octo_strerror(OCTO_OK), "success");
-	for (code = OCTO_ERROR; code >= OCTO_EUNSUPPORTED; code--)
+	for (code = OCTO_ERROR; code >= OCTO_EABORTED; code--)
 		ck_assert_str_ne(octo_strerror(code), "unknown error code");
-	ck_assert_str_eq(octo_strerror(OCTO_EUNSUPPORTED - 1), "unknown error code");
+	ck_assert_str_eq(octo_strerror(OCTO_EABORTED - 1), "unknown error code");
 	ck_assert_str_eq(octo_strerror(42), "unknown error code");
 }
 END_TEST
@@ -26,6 +26,8 @@ START_TEST(error_codes_keep_their_numbers)
 	ck_assert_int_eq(OCTO_ENOTFOUND, -4);
 	ck_assert_int_eq(OCTO_ENOSPC, -8);
 	ck_assert_int_eq(OCTO_EUNSUPPORTED, -10);
+	ck_assert_int_eq(OCTO_EUNAVAILABLE, -11);
+	ck_assert_int_eq(OCTO_EABORTED, -13);
 }
 END_TEST
 

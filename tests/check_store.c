@@ -88,7 +88,7 @@ static int is_file(const char *path)
 /* Asserts that `key` holds exactly `len` bytes of `data`. */
 static void assert_object(const char *key, const void *data, size_t len)
 {
-	octo_object_info info = { 0, 0 };
+	octo_object_info info = { 0 };
 	char *got = NULL;
 	size_t got_len = (size_t)-1;
 
@@ -270,7 +270,7 @@ END_TEST
 
 START_TEST(head_reports_size_and_a_current_mtime)
 {
-	octo_object_info info = { 0, 0 };
+	octo_object_info info = { 0 };
 	time_t before = time(NULL), after;
 
 	ck_assert_int_eq(octo_store_put(store, "sized", "12345678", 8), 0);

@@ -41,7 +41,10 @@ typedef enum {
 	OCTO_ERANGE = -7,      /* a value is outside its allowed range */
 	OCTO_ENOSPC = -8,      /* no space left on the storage device */
 	OCTO_ESHUTDOWN = -9,   /* the handle is shutting down */
-	OCTO_EUNSUPPORTED = -10 /* not supported by this build or backend */
+	OCTO_EUNSUPPORTED = -10, /* not supported by this build or backend */
+	OCTO_EUNAVAILABLE = -11, /* a service is unreachable or timed out; retry later */
+	OCTO_EDENIED = -12,      /* credentials or permissions refused */
+	OCTO_EABORTED = -13      /* a caller's callback asked to stop */
 } octo_error_code;
 
 /* A static English description of an error code; never NULL. */

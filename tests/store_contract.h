@@ -1,0 +1,3 @@
+#ifndef OCTO_TEST_STORE_CONTRACT_H
+#define OCTO_TEST_STORE_CONTRACT_H
+#endif

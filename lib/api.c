@@ -3,17 +3,23 @@
 #include "config.h"
 #include "internal.h"
 #include "ratelimit.h"
+#include "store.h"
 
 #include <octopus/api.h>
 #include <octopus/json.h>
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #define FILE_ID_MIN 10000
 #define FILE_ID_MAX 100000000
@@ -34,7 +40,9 @@ struct octo_response {
 	size_t header_cap;
 	const char *route;
 	char request_id[REQUEST_ID_MAX + 1];
-	int failed; /* an allocation failed while building it */
+	int failed;         /* an allocation failed while building it */
+	int file_fd;        /* a file body instead of `body`, or -1 */
+	uint64_t file_size;
 };
 
 /* A /v1/download/start request waiting for its simulated delay. */
@@ -43,6 +51,7 @@ typedef struct pending {
 	uint64_t due_ms;
 	uint64_t started_ms;
 	int64_t file_id;
+	char base[300];  /* where locally signed URLs point, "" for none */
 	octo_response *resp;
 	octo_api_done_cb done;
 	void *payload;
@@ -52,7 +61,12 @@ struct octo_api {
 	octo_store *store;
 	octo_api_options opts;
 	char *cors_origins;
+	unsigned char *url_secret;
+	char *public_url;
 	octo__ratelimit *ratelimit;
+	pthread_mutex_t health_lock;  /* one storage check at a time */
+	uint64_t health_checked_ms;   /* when the cached result was taken */
+	int health_ok;                /* -1: nothing cached yet */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	pthread_t timer;
@@ -67,8 +81,10 @@ static octo_response *response_new(void)
 {
 	octo_response *r = calloc(1, sizeof(*r));
 
-	if (r)
+	if (r) {
 		r->route = "unmatched";
+		r->file_fd = -1;
+	}
 	return r;
 }
 
@@ -84,6 +100,8 @@ void octo_response_free(octo_response *resp)
 	}
 	free(resp->headers);
 	free(resp->body);
+	if (resp->file_fd >= 0)
+		close(resp->file_fd);
 	free(resp);
 }
 
@@ -194,6 +212,16 @@ const char *octo_response_body(const octo_response *resp, size_t *len)
 	if (len)
 		*len = resp->body_len;
 	return resp->body ? resp->body : "";
+}
+
+int octo_response_take_file(octo_response *resp, int *fd, uint64_t *size)
+{
+	if (resp->file_fd < 0)
+		return 0;
+	*fd = resp->file_fd;
+	*size = resp->file_size;
+	resp->file_fd = -1;
+	return 1;
 }
 
 const char *octo_response_route(const octo_response *resp)
@@ -391,9 +419,28 @@ static void handle_root(call *c)
 	finish_object(c->resp, 200, w);
 }
 
+/* The storage check behind /health, reused for health_cache_ms so that a
+ * burst of probes costs the store one request. Callers arriving during a
+ * check wait for it rather than starting their own. */
+static int storage_ok(octo_api *api)
+{
+	uint64_t now;
+	int ok;
+
+	pthread_mutex_lock(&api->health_lock);
+	now = octo__monotonic_ms();
+	if (api->health_ok < 0 || now - api->health_checked_ms >= api->opts.health_cache_ms) {
+		api->health_ok = octo_store_ping(api->store) == 0;
+		api->health_checked_ms = octo__monotonic_ms();
+	}
+	ok = api->health_ok;
+	pthread_mutex_unlock(&api->health_lock);
+	return ok;
+}
+
 static void handle_health(call *c)
 {
-	int ok = octo_store_ping(c->api->store) == 0;
+	int ok = storage_ok(c->api);
 	octo_json_writer *w = writer_or_fail(c->resp);
 
 	if (!w)
@@ -548,11 +595,138 @@ static void handle_initiate(call *c)
 	finish_object(c->resp, 202, w);
 }
 
-/* Looks the file up and writes the legacy /v1/download/start answer. */
-static void complete_start(octo_api *api, int64_t file_id, uint64_t started_ms,
-                           octo_response *r)
+/* ---- download URLs ------------------------------------------------------ */
+
+#define FILES_PREFIX "/v1/files/"
+#define SIGNATURE_HEX (2 * 32)
+
+/* HMAC-SHA256 over "<key>\n<expires>", in hex. */
+static int url_signature(const octo_api *api, const char *key, int64_t expires,
+                         char out[SIGNATURE_HEX + 1])
 {
-	char key[64];
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0, i;
+	char msg[OCTO_STORE_KEY_MAX + 32];
+	int n = snprintf(msg, sizeof(msg), "%s\n%" PRId64, key, expires);
+
+	if (n < 0 || (size_t)n >= sizeof(msg) ||
+	    !HMAC(EVP_sha256(), api->url_secret, (int)api->opts.url_secret_len,
+	          (const unsigned char *)msg, (size_t)n, mac, &mac_len) || mac_len != 32)
+		return -1;
+	for (i = 0; i < mac_len; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	return 0;
+}
+
+/* The scheme://host the client used, for URLs it can follow back. Only a
+ * Host made of host-name characters is echoed. */
+static int base_url(const octo_api *api, const octo_request *req, char *out, size_t size)
+{
+	const char *host = request_header(req, "Host");
+	size_t i;
+
+	if (api->public_url) {
+		snprintf(out, size, "%s", api->public_url);
+		return 0;
+	}
+	if (!host || !*host || strlen(host) > 255)
+		return -1;
+	for (i = 0; host[i]; i++) {
+		char c = host[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+			return -1;
+	}
+	snprintf(out, size, "http://%s", host);
+	return 0;
+}
+
+/* A time-limited URL for `key`: presigned by the store when it can, else
+ * signed here for GET /v1/files/. NULL when neither is possible. */
+static char *download_url(const octo_api *api, const char *base, const char *key)
+{
+	char sig[SIGNATURE_HEX + 1], *url = NULL;
+	int64_t expires = (int64_t)time(NULL) + api->opts.url_ttl_s;
+	size_t size;
+
+	if (octo_store_presign(api->store, key, api->opts.url_ttl_s, &url) == 0)
+		return url;
+	if (!api->url_secret || !base || url_signature(api, key, expires, sig) < 0)
+		return NULL;
+	size = strlen(base) + strlen(key) + 128;
+	if ((url = malloc(size)) != NULL)
+		snprintf(url, size, "%s" FILES_PREFIX "%s?expires=%" PRId64 "&signature=%s",
+		         base, key, expires, sig);
+	return url;
+}
+
+/* The value of `name` in a raw query string, copied to `out`. */
+static int query_param(const char *query, const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+
+	while (query && *query) {
+		size_t len = strcspn(query, "&");
+		if (len > n && strncmp(query, name, n) == 0 && query[n] == '=') {
+			if (len - n - 1 >= size)
+				return -1;
+			memcpy(out, query + n + 1, len - n - 1);
+			out[len - n - 1] = '\0';
+			return 0;
+		}
+		query += len + (query[len] == '&');
+	}
+	return -1;
+}
+
+/* GET /v1/files/<key>?expires=E&signature=S: serves a stored file to
+ * whoever holds an unexpired URL this API signed. */
+static void handle_file(call *c)
+{
+	const char *key = c->req->path + strlen(FILES_PREFIX);
+	char expires_text[24], given[SIGNATURE_HEX + 2], want[SIGNATURE_HEX + 1], *end;
+	octo_object_info info;
+	long long expires;
+	int fd, rc;
+
+	if (!c->api->url_secret || !octo_store_key_valid(key) ||
+	    query_param(c->req->query, "expires", expires_text, sizeof(expires_text)) < 0 ||
+	    query_param(c->req->query, "signature", given, sizeof(given)) < 0 ||
+	    strlen(given) != SIGNATURE_HEX ||
+	    (expires = strtoll(expires_text, &end, 10), *end != '\0' || end == expires_text) ||
+	    url_signature(c->api, key, expires, want) < 0 ||
+	    CRYPTO_memcmp(given, want, SIGNATURE_HEX) != 0) {
+		set_error(c->resp, 403, "forbidden", "The download URL is invalid");
+		return;
+	}
+	if (expires < (long long)time(NULL)) {
+		set_error(c->resp, 403, "forbidden", "The download URL has expired");
+		return;
+	}
+	rc = octo__store_open_object(c->api->store, key, &fd, &info);
+	if (rc == OCTO_ENOTFOUND) {
+		set_error(c->resp, 404, "not_found", "No such file");
+		return;
+	}
+	if (rc < 0) {
+		storage_error(c->resp, rc);
+		return;
+	}
+	c->resp->status = 200;
+	c->resp->file_fd = fd;
+	c->resp->file_size = info.size;
+	add_header(c->resp, "Content-Type", "application/octet-stream");
+	add_header(c->resp, "Content-Disposition", "attachment; filename=\"%s\"",
+	           strrchr(key, '/') ? strrchr(key, '/') + 1 : key);
+	add_header(c->resp, "ETag", "\"%s\"", info.etag);
+}
+
+/* Looks the file up and writes the legacy /v1/download/start answer.
+ * `base` is where locally signed URLs point (NULL: none). */
+static void complete_start(octo_api *api, int64_t file_id, uint64_t started_ms,
+                           const char *base, octo_response *r)
+{
+	char key[64], *url = NULL;
 	octo_object_info info;
 	octo_json_writer *w;
 	int rc;
@@ -563,22 +737,30 @@ static void complete_start(octo_api *api, int64_t file_id, uint64_t started_ms,
 		storage_error(r, rc);
 		return;
 	}
-	if (!(w = writer_or_fail(r)))
+	if (rc == 0)
+		url = download_url(api, base, key);
+	if (!(w = writer_or_fail(r))) {
+		free(url);
 		return;
+	}
 	octo_json_write_key(w, "file_id");
 	octo_json_write_int(w, file_id);
 	octo_json_write_key(w, "status");
 	octo_json_write_string(w, rc == 0 ? "completed" : "failed");
-	/* Signed URLs come with the storage backends that can sign them. */
 	octo_json_write_key(w, "downloadUrl");
-	octo_json_write_null(w);
+	if (url)
+		octo_json_write_string(w, url);
+	else
+		octo_json_write_null(w);
 	write_int_or_null(w, "size", rc == 0, (int64_t)info.size);
 	octo_json_write_key(w, "processingTimeMs");
 	octo_json_write_int(w, (int64_t)(octo__monotonic_ms() - started_ms));
 	octo_json_write_key(w, "message");
-	octo_json_write_string(w, rc == 0 ? "File is ready in storage"
-	                                  : "File not found in storage");
+	octo_json_write_string(w, rc != 0 ? "File not found in storage"
+	                          : url ? "Download ready"
+	                                : "File is ready in storage; no download URL can be made");
 	finish_object(r, 200, w);
+	free(url);
 }
 
 static void finalize(octo_response *r)
@@ -625,12 +807,16 @@ static void handle_start(call *c)
 		set_error(c->resp, 400, "validation_error", "%s", msg);
 		return;
 	}
-	if (!api->opts.download_delay_enabled) {
-		complete_start(api, file_id, octo__monotonic_ms(), c->resp);
-		return;
-	}
 	if (!(p = calloc(1, sizeof(*p)))) {
 		c->resp->failed = 1;
+		return;
+	}
+	if (base_url(api, c->req, p->base, sizeof(p->base)) < 0)
+		p->base[0] = '\0';
+	if (!api->opts.download_delay_enabled) {
+		complete_start(api, file_id, octo__monotonic_ms(), p->base[0] ? p->base : NULL,
+		               c->resp);
+		free(p);
 		return;
 	}
 	p->started_ms = octo__monotonic_ms();
@@ -684,7 +870,8 @@ static void *timer_main(void *arg)
 		if (stopping)
 			set_error(p->resp, 503, "shutting_down", "The service is shutting down");
 		else
-			complete_start(api, p->file_id, p->started_ms, p->resp);
+			complete_start(api, p->file_id, p->started_ms,
+			               p->base[0] ? p->base : NULL, p->resp);
 		finalize(p->resp);
 		p->done(p->resp, p->payload);
 		free(p);
@@ -699,26 +886,32 @@ static void *timer_main(void *arg)
 enum { M_GET = 1, M_POST = 2 };
 
 typedef struct {
-	const char *path;
+	const char *path;    /* exact path, or a prefix when `template` ends in '}' */
+	const char *template;
 	int methods;
 	void (*handler)(call *c);
 } route;
 
 static const route routes[] = {
-	{ "/", M_GET, handle_root },
-	{ "/health", M_GET, handle_health },
-	{ "/v1/download/check", M_POST, handle_check },
-	{ "/v1/download/initiate", M_POST, handle_initiate },
-	{ "/v1/download/start", M_POST, handle_start },
+	{ "/", "/", M_GET, handle_root },
+	{ "/health", "/health", M_GET, handle_health },
+	{ "/v1/download/check", "/v1/download/check", M_POST, handle_check },
+	{ "/v1/download/initiate", "/v1/download/initiate", M_POST, handle_initiate },
+	{ "/v1/download/start", "/v1/download/start", M_POST, handle_start },
+	{ FILES_PREFIX, FILES_PREFIX "{key}", M_GET, handle_file },
 };
 
 static const route *find_route(const char *path)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(routes[i].path, path) == 0)
-			return &routes[i];
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const route *rt = &routes[i];
+		int prefix = rt->template[strlen(rt->template) - 1] == '}';
+		if (prefix ? strncmp(path, rt->path, strlen(rt->path)) == 0 && path[strlen(rt->path)]
+		           : strcmp(rt->path, path) == 0)
+			return rt;
+	}
 	return NULL;
 }
 
@@ -785,7 +978,7 @@ static void dispatch(call *c)
 		set_error(c->resp, 404, "not_found", "No route for %.200s", req->path);
 		return;
 	}
-	c->resp->route = rt->path;
+	c->resp->route = rt->template;
 	if (strcmp(req->method, "OPTIONS") == 0) {
 		preflight(rt, c->resp);
 		return;
@@ -794,7 +987,7 @@ static void dispatch(call *c)
 	if (!(rt->methods & bit)) {
 		add_header(c->resp, "Allow", "%s", allow_list(rt));
 		set_error(c->resp, 405, "method_not_allowed", "%.16s is not allowed on %s",
-		          req->method, rt->path);
+		          req->method, rt->template);
 		return;
 	}
 	if (bit == M_POST && read_body(c, &doc) < 0) {
@@ -828,7 +1021,7 @@ int octo_api_handle(octo_api *api, const octo_request *req,
 		c.resp->failed = 1;
 	add_common_headers(api, req, c.resp);
 	if (find_route(req->path))
-		c.resp->route = find_route(req->path)->path; /* 429s get their label too */
+		c.resp->route = find_route(req->path)->template; /* 429s get their label too */
 	if (rate_limit(api, req, c.resp) == 0)
 		dispatch(&c);
 	if (c.deferred)
@@ -854,6 +1047,38 @@ static int check_options(const octo_api_options *o)
 	if (o->download_delay_min_ms > o->download_delay_max_ms)
 		return octo__error(OCTO_EINVAL,
 		                   "download_delay_min_ms must not exceed download_delay_max_ms");
+	if (o->url_ttl_s == 0)
+		return octo__error(OCTO_EINVAL, "url_ttl_s must be positive");
+	if (o->url_secret && o->url_secret_len < 16)
+		return octo__error(OCTO_EINVAL, "url_secret must hold at least 16 bytes");
+	if (o->public_url && strncmp(o->public_url, "http://", 7) != 0 &&
+	    strncmp(o->public_url, "https://", 8) != 0)
+		return octo__error(OCTO_EINVAL, "public_url must start with http:// or https://");
+	return 0;
+}
+
+/* Deep-copies what the options point to, so the caller's may go. */
+static int copy_options(octo_api *api, const octo_api_options *opts)
+{
+	api->opts = *opts;
+	api->cors_origins = strdup(opts->cors_origins);
+	api->opts.cors_origins = api->cors_origins;
+	if (opts->url_secret) {
+		api->url_secret = malloc(opts->url_secret_len);
+		if (api->url_secret)
+			memcpy(api->url_secret, opts->url_secret, opts->url_secret_len);
+	}
+	api->opts.url_secret = api->url_secret;
+	if (opts->public_url) {
+		size_t n = strlen(opts->public_url);
+		while (n > 0 && opts->public_url[n - 1] == '/')
+			n--; /* URLs are built as base + "/v1/..." */
+		api->public_url = strndup(opts->public_url, n);
+	}
+	api->opts.public_url = api->public_url;
+	if (!api->cors_origins || (opts->url_secret && !api->url_secret) ||
+	    (opts->public_url && !api->public_url))
+		return octo__error(OCTO_ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -864,6 +1089,7 @@ static void init_sync(octo_api *api)
 	/* The timer waits on the monotonic clock: wall-clock jumps must not
 	 * stretch or cut a delay. */
 	pthread_mutex_init(&api->lock, NULL);
+	pthread_mutex_init(&api->health_lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&api->wake, &attr);
@@ -895,12 +1121,9 @@ int octo_api_new(octo_api **out, octo_store *store, const octo_api_options *opts
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	init_sync(api);
 	api->store = store;
-	api->opts = *opts;
-	api->cors_origins = strdup(opts->cors_origins);
-	api->opts.cors_origins = api->cors_origins;
-	if (!api->cors_origins)
-		rc = octo__error(OCTO_ENOMEM, "out of memory");
-	else if (opts->rate_limit_max > 0)
+	api->health_ok = -1;
+	rc = copy_options(api, opts);
+	if (rc == 0 && opts->rate_limit_max > 0)
 		rc = octo__ratelimit_new(&api->ratelimit, opts->rate_limit_window_ms,
 		                         opts->rate_limit_max);
 	if (rc == 0)
@@ -932,8 +1155,13 @@ void octo_api_free(octo_api *api)
 	octo_api_shutdown(api);
 	pthread_cond_destroy(&api->wake);
 	pthread_mutex_destroy(&api->lock);
+	pthread_mutex_destroy(&api->health_lock);
 	octo__ratelimit_free(api->ratelimit);
 	free(api->cors_origins);
+	if (api->url_secret)
+		explicit_bzero(api->url_secret, api->opts.url_secret_len);
+	free(api->url_secret);
+	free(api->public_url);
 	free(api);
 }
 

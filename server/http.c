@@ -42,6 +42,8 @@ typedef struct {
 	struct timespec started;
 	octo_header *headers;
 	size_t header_count, header_cap;
+	char *query;
+	size_t query_len;
 } exchange;
 
 static double seconds_since(const struct timespec *t)
@@ -183,17 +185,54 @@ static void on_response(octo_response *resp, void *payload)
 	pthread_mutex_unlock(&x->lock);
 }
 
+/* A file body goes out with sendfile() from its descriptor, which MHD
+ * then owns; anything else is copied from memory. */
+static struct MHD_Response *make_body(octo_response *resp)
+{
+	struct MHD_Response *r;
+	const char *body;
+	uint64_t size;
+	size_t len;
+	int fd;
+
+	if (octo_response_take_file(resp, &fd, &size)) {
+		r = MHD_create_response_from_fd64(size, fd);
+		if (!r)
+			close(fd);
+		return r;
+	}
+	body = octo_response_body(resp, &len);
+	return MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+}
+
+/* MHD hands the query over decoded and split; the API wants it whole. */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value)
+{
+	exchange *x = cls;
+	size_t need = strlen(key) + (value ? strlen(value) + 1 : 0) + 2;
+	char *bigger;
+
+	(void)kind;
+	if (!(bigger = realloc(x->query, x->query_len + need)))
+		return MHD_NO;
+	x->query = bigger;
+	x->query_len += (size_t)snprintf(x->query + x->query_len, need, "%s%s%s%s",
+	                                 x->query_len ? "&" : "", key,
+	                                 value ? "=" : "", value ? value : "");
+	return MHD_YES;
+}
+
 static enum MHD_Result send_response(exchange *x, const char *method, const char *url)
 {
 	octo_response *resp = x->resp;
 	struct MHD_Response *r;
-	const char *body, *name, *value;
+	const char *name, *value;
 	char client[INET6_ADDRSTRLEN];
 	enum MHD_Result ok;
-	size_t len, i;
+	size_t i;
 
-	body = octo_response_body(resp, &len);
-	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	r = make_body(resp);
 	if (!r)
 		return MHD_NO;
 	for (i = 0; i < octo_response_header_count(resp); i++) {
@@ -261,12 +300,14 @@ static int hand_over(exchange *x, const char *method, const char *url)
 	char client[INET6_ADDRSTRLEN];
 	octo_request req;
 
-	if (MHD_get_connection_values(x->conn, MHD_HEADER_KIND, collect_header, x) < 0)
+	if (MHD_get_connection_values(x->conn, MHD_HEADER_KIND, collect_header, x) < 0 ||
+	    MHD_get_connection_values(x->conn, MHD_GET_ARGUMENT_KIND, collect_arg, x) < 0)
 		return -1;
 	client_address(x->conn, client, sizeof(client));
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.path = url;
+	req.query = x->query;
 	req.headers = x->headers;
 	req.header_count = x->header_count;
 	req.body = x->body;
@@ -329,6 +370,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	x->srv->in_flight--;
 	pthread_mutex_destroy(&x->lock);
 	free(x->headers);
+	free(x->query);
 	free(x->body);
 	free(x);
 	*con_cls = NULL;

@@ -2,11 +2,14 @@
  * Reads its configuration, opens the store, serves until SIGINT/SIGTERM. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <octopus/octopus.h>
 
@@ -41,8 +44,8 @@ static int parse_flags(int argc, char **argv, flags *f)
 			return 1;
 		}
 		if (strcmp(a, "--version") == 0) {
-			printf("octopusd %s (libocto %s; storage: local)\n", PACKAGE_VERSION,
-			       octo_version());
+			printf("octopusd %s (libocto %s; storage: local, s3 %s)\n", PACKAGE_VERSION,
+			       octo_version(), octo_store_s3_features());
 			return 1;
 		}
 		if (strcmp(a, "--env-file") == 0)
@@ -111,19 +114,93 @@ static void block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+#define SECRET_FILE ".url-secret"
+
+/* The key that signs local download URLs: OCTO_URL_SECRET, else one made
+ * at first start and kept in the data directory, so URLs stay valid
+ * across restarts and replicas sharing the directory agree. */
+static int load_url_secret(settings *cfg, char *out, size_t size)
+{
+	char path[4096], hex[65];
+	unsigned char raw[32];
+	ssize_t n;
+	int fd, i;
+
+	if (cfg->url_secret) {
+		snprintf(out, size, "%s", cfg->url_secret);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/" SECRET_FILE, cfg->data_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		int rfd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		if (rfd < 0 || read(rfd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
+			if (rfd >= 0)
+				close(rfd);
+			return -1;
+		}
+		close(rfd);
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			int ok = write(fd, hex, 64) == 64 && fsync(fd) == 0;
+			close(fd);
+			if (!ok)
+				return -1;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC); /* ours, or a racing replica's */
+	}
+	if (fd < 0)
+		return -1;
+	n = read(fd, out, size - 1);
+	close(fd);
+	if (n < 32)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+static int open_store(settings *cfg, octo_store **store, char *secret, size_t size)
+{
+	if (cfg->use_s3) {
+		if (octo_store_open_s3(store, &cfg->s3) < 0) {
+			fprintf(stderr, "octopusd: S3 storage: %s\n", octo_error_last());
+			return -1;
+		}
+		if (!cfg->s3.tls_verify)
+			http_log(cfg, LOG_WARN, "S3_TLS_VERIFY=false: the S3 server's TLS "
+			                        "certificate is not verified");
+		if (octo_store_ping(*store) < 0)
+			http_log(cfg, LOG_WARN, "S3 storage is not reachable yet; /health "
+			                        "reports it until it is");
+		return 0;
+	}
+	if (octo_store_open_local(store, cfg->data_dir) < 0) {
+		fprintf(stderr, "octopusd: OCTO_DATA_DIR %s: %s\n", cfg->data_dir, octo_error_last());
+		return -1;
+	}
+	if (load_url_secret(cfg, secret, size) < 0) {
+		fprintf(stderr, "octopusd: cannot read or create %s/" SECRET_FILE
+		                " (or set OCTO_URL_SECRET)\n", cfg->data_dir);
+		return -1;
+	}
+	cfg->api.url_secret = (const unsigned char *)secret;
+	cfg->api.url_secret_len = strlen(secret);
+	return 0;
+}
+
 static int serve(settings *cfg, const sigset_t *signals)
 {
 	octo_store *store = NULL;
 	octo_api *api = NULL;
 	http_server *srv = NULL;
-	char err[512], line[160];
+	char err[512], line[160], secret[512] = "";
 	uint16_t port;
 	int sig = 0, rc = -1;
 
-	if (octo_store_open_local(&store, cfg->data_dir) < 0) {
-		fprintf(stderr, "octopusd: OCTO_DATA_DIR %s: %s\n", cfg->data_dir, octo_error_last());
+	if (open_store(cfg, &store, secret, sizeof(secret)) < 0)
 		goto out;
-	}
 	if (octo_api_new(&api, store, &cfg->api) < 0) {
 		fprintf(stderr, "octopusd: %s\n", octo_error_last());
 		goto out;
@@ -132,9 +209,10 @@ static int serve(settings *cfg, const sigset_t *signals)
 		fprintf(stderr, "octopusd: %s\n", err);
 		goto out;
 	}
-	printf("octopusd listening on http://%s%s%s:%u (store: %s)\n",
+	printf("octopusd listening on http://%s%s%s:%u (store: %s %s)\n",
 	       strchr(cfg->host, ':') ? "[" : "", cfg->host,
-	       strchr(cfg->host, ':') ? "]" : "", port, cfg->data_dir);
+	       strchr(cfg->host, ':') ? "]" : "", port, octo_store_backend(store),
+	       cfg->use_s3 ? cfg->s3.bucket : cfg->data_dir);
 	fflush(stdout);
 	snprintf(line, sizeof(line), "listening on port %u", port);
 	http_log(cfg, LOG_INFO, line);
@@ -146,6 +224,7 @@ out:
 	http_stop(srv);
 	octo_api_free(api);
 	octo_store_free(store);
+	explicit_bzero(secret, sizeof(secret));
 	return rc;
 }
 

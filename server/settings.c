@@ -180,19 +180,83 @@ static char *get_cors(loader *l)
 	return list;
 }
 
-static void check_s3(loader *l)
+static char *get_string(loader *l, const char *name)
+{
+	const char *v = lookup(l, name);
+	char *copy = v ? strdup(v) : NULL;
+
+	if (v && !copy)
+		bad(l, "out of memory");
+	return copy;
+}
+
+/* A base URL: scheme://host[:port], one trailing '/' allowed. */
+static int base_url_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 0 && v[n - 1] == '/')
+		n--;
+	return origin_valid(v, n);
+}
+
+/* S3 is on when S3_BUCKET_NAME is set; the other S3_* variables then
+ * complete it, and without it they are a mistake worth stopping for.
+ * Credentials are never echoed in messages. */
+static void get_s3(loader *l, settings *c)
 {
 	static const char *names[] = {
 		"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-		"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE",
+		"S3_BUCKET_NAME",
 	};
+	octo_s3_options *o = &c->s3;
+	const char *endpoint;
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (lookup(l, names[i]))
-			bad(l, "%s is set, but S3 storage is not supported by this version "
-			       "of octopusd yet; unset the S3_* variables to use the local "
-			       "store in OCTO_DATA_DIR", names[i]);
+	for (i = 0; i < 5; i++)
+		c->s3_strings[i] = get_string(l, names[i]);
+	o->timeout_ms = get_u32(l, "OCTO_STORE_TIMEOUT_MS", 100, 600000, 10000);
+	o->max_attempts = get_u32(l, "OCTO_STORE_MAX_ATTEMPTS", 1, 10, 4);
+	o->tls_verify = get_bool(l, "S3_TLS_VERIFY", 1);
+	c->use_s3 = c->s3_strings[4] != NULL;
+	o->force_path_style = get_bool(l, "S3_FORCE_PATH_STYLE", c->s3_strings[0] != NULL);
+	for (i = 0; i < 4 && !c->use_s3; i++)
+		if (c->s3_strings[i])
+			bad(l, "%s is set but S3_BUCKET_NAME is not: set S3_BUCKET_NAME to "
+			       "store in S3, or unset the S3_* variables to use OCTO_DATA_DIR",
+			    names[i]);
+	if (!c->use_s3)
+		return;
+	endpoint = c->s3_strings[0];
+	if (endpoint && !base_url_valid(endpoint))
+		bad(l, "S3_ENDPOINT must be http://host[:port] or https://host[:port] (got \"%.60s\")",
+		    endpoint);
+	if (!c->s3_strings[2] || !c->s3_strings[3])
+		bad(l, "S3_BUCKET_NAME needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY");
+	if ((!endpoint || strncmp(endpoint, "https://", 8) == 0) && o->tls_verify &&
+	    strstr(octo_store_s3_features(), "tls-verify=no"))
+		bad(l, "S3_ENDPOINT uses https, but the libs3 octopusd was built with does "
+		       "not verify TLS certificates; set S3_TLS_VERIFY=false to accept "
+		       "unverified TLS, or use a libs3 that verifies");
+	o->endpoint = endpoint;
+	o->region = c->s3_strings[1] ? c->s3_strings[1] : "us-east-1";
+	o->access_key_id = c->s3_strings[2];
+	o->secret_access_key = c->s3_strings[3];
+	o->bucket = c->s3_strings[4];
+}
+
+static void get_urls(loader *l, settings *c)
+{
+	c->api.url_ttl_s = get_u32(l, "DOWNLOAD_URL_TTL_S", 1, 7 * 86400, 3600);
+	c->api.health_cache_ms = get_u32(l, "OCTO_HEALTH_CACHE_MS", 0, 60000, 1000);
+	c->public_url = get_string(l, "OCTO_PUBLIC_URL");
+	if (c->public_url && !base_url_valid(c->public_url))
+		bad(l, "OCTO_PUBLIC_URL must be http://host[:port] or https://host[:port] (got \"%.60s\")",
+		    c->public_url);
+	c->api.public_url = c->public_url;
+	c->url_secret = get_string(l, "OCTO_URL_SECRET");
+	if (c->url_secret && strlen(c->url_secret) < 32)
+		bad(l, "OCTO_URL_SECRET must be at least 32 characters");
 }
 
 static void load_all(loader *l, settings *c)
@@ -221,18 +285,21 @@ static void load_all(loader *l, settings *c)
 	c->log_level = get_log_level(l);
 	c->cors_origins = get_cors(l);
 	c->api.cors_origins = c->cors_origins;
-	check_s3(l);
+	get_s3(l, c);
+	get_urls(l, c);
 }
 
 int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
 {
 	static const octo_api_options api_defaults = OCTO_API_OPTIONS_INIT;
+	static const octo_s3_options s3_defaults = OCTO_S3_OPTIONS_INIT;
 	loader l = { ef, err, errlen, 0 };
 
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->host, "0.0.0.0");
 	cfg->port = 3000;
 	cfg->api = api_defaults;
+	cfg->s3 = s3_defaults;
 	load_all(&l, cfg);
 	if (!l.failed && (!cfg->data_dir || !cfg->cors_origins))
 		bad(&l, "out of memory");
@@ -245,8 +312,20 @@ int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
 
 void settings_free(settings *cfg)
 {
+	size_t i;
+
 	free(cfg->data_dir);
 	free(cfg->cors_origins);
-	cfg->data_dir = cfg->cors_origins = NULL;
-	cfg->api.cors_origins = NULL;
+	free(cfg->public_url);
+	if (cfg->url_secret)
+		explicit_bzero(cfg->url_secret, strlen(cfg->url_secret));
+	free(cfg->url_secret);
+	if (cfg->s3_strings[3])
+		explicit_bzero(cfg->s3_strings[3], strlen(cfg->s3_strings[3]));
+	for (i = 0; i < 5; i++) {
+		free(cfg->s3_strings[i]);
+		cfg->s3_strings[i] = NULL;
+	}
+	cfg->data_dir = cfg->cors_origins = cfg->public_url = cfg->url_secret = NULL;
+	cfg->api.cors_origins = cfg->api.public_url = NULL;
 }

@@ -18,8 +18,13 @@ typedef struct {
 	uint32_t request_timeout_ms; /* idle connection timeout */
 	uint32_t max_connections;
 	log_level log_level;
-	octo_api_options api;        /* api.cors_origins points into this struct */
+	octo_api_options api;        /* its strings point into this struct */
 	char *cors_origins;
+	char *public_url;            /* OCTO_PUBLIC_URL, or NULL */
+	char *url_secret;            /* OCTO_URL_SECRET, or NULL: see main.c */
+	int use_s3;                  /* S3_BUCKET_NAME is set */
+	octo_s3_options s3;          /* its strings point into s3_strings */
+	char *s3_strings[5];         /* endpoint, region, key id, secret, bucket */
 } settings;
 
 /* Fills `cfg` from the environment, falling back to `ef` (may be NULL) for

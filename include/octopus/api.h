@@ -44,11 +44,20 @@ typedef struct {
 	int download_delay_enabled;     /* the legacy /v1/download/start waits */
 	uint32_t download_delay_min_ms; /* ... a random time in [min, max] */
 	uint32_t download_delay_max_ms;
+	uint32_t url_ttl_s;             /* lifetime of download URLs handed out */
+	/* Stores that cannot presign (local) get URLs to GET /v1/files/<key>,
+	 * signed with HMAC-SHA256 under this secret; NULL: no such URLs. */
+	const unsigned char *url_secret;
+	size_t url_secret_len;          /* at least 16 bytes */
+	const char *public_url;         /* "https://dl.example.com": base of those
+	                                   URLs; NULL: http://<Host header> */
+	uint32_t health_cache_ms;       /* reuse a storage check this long */
 } octo_api_options;
 
 #define OCTO_API_OPTIONS_VERSION 1
 #define OCTO_API_OPTIONS_INIT \
-	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000 }
+	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000, \
+	  3600, NULL, 0, NULL, 1000 }
 
 /* Creates the API over `store` (borrowed: it must outlive the API).
  * `opts` is copied; NULL means OCTO_API_OPTIONS_INIT. OCTO_EINVAL names
@@ -90,6 +99,12 @@ OCTO_EXTERN const char *octo_response_header_get(const octo_response *resp,
                                                  const char *name);
 OCTO_EXTERN const char *octo_response_body(const octo_response *resp,
                                            size_t *len);
+/* A response may carry a file instead of an in-memory body (GET
+ * /v1/files/...). Returns 1 and hands the open descriptor and its size to
+ * the caller, who then owns (and closes) it; 0 when the body is in memory.
+ * A file left untaken is closed by octo_response_free(). */
+OCTO_EXTERN int octo_response_take_file(octo_response *resp, int *fd,
+                                        uint64_t *size);
 /* The route template that matched ("/v1/download/check"), or "unmatched":
  * a bounded label for logs and metrics, unlike the raw path. */
 OCTO_EXTERN const char *octo_response_route(const octo_response *resp);

@@ -1,7 +1,11 @@
 /* End to end: the real octopusd binary ($OCTOPUSD) on a free loopback
  * port, driven over HTTP with libcurl. Asserts status codes, headers and
  * JSON shapes of every endpoint, the bad-input table, start-up
- * validation, and a clean stop on SIGTERM. */
+ * validation, and a clean stop on SIGTERM.
+ *
+ * Built twice: check_e2e runs octopusd on its embedded store, and
+ * check_e2e_s3 (OCTO_E2E_S3) the same suite with octopusd on a real S3
+ * server (s3rver, see tests/s3server.h). */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -18,11 +22,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <octopus/json.h>
+#include <octopus/octopus.h>
 
+#include "s3server.h"
 #include "testutil.h"
 
 #define START_TIMEOUT_MS 15000
+
+#ifdef OCTO_E2E_S3
+static ts3_server s3;
+#endif
 
 /* ---- a running octopusd ------------------------------------------------ */
 
@@ -80,6 +89,15 @@ static void daemon_start_logged(daemon_proc *d, const char *const *env,
 	envp[n++] = (char *)"HOST=127.0.0.1";
 	envp[n++] = (char *)"RATE_LIMIT_MAX_REQUESTS=100000";
 	envp[n++] = (char *)"LOG_LEVEL=warn";
+#ifdef OCTO_E2E_S3
+	char s3_endpoint[128];
+	snprintf(s3_endpoint, sizeof(s3_endpoint), "S3_ENDPOINT=%s", s3.endpoint);
+	envp[n++] = s3_endpoint;
+	envp[n++] = (char *)"S3_BUCKET_NAME=" TS3_BUCKET;
+	envp[n++] = (char *)"S3_ACCESS_KEY_ID=" TS3_ACCESS_KEY;
+	envp[n++] = (char *)"S3_SECRET_ACCESS_KEY=" TS3_SECRET_KEY;
+	envp[n++] = (char *)"OCTO_STORE_TIMEOUT_MS=3000";
+#endif
 	for (; env && *env; env++)
 		envp[n++] = (char *)*env;
 	envp[n] = NULL;
@@ -408,22 +426,96 @@ static char *raw_exchange(const daemon_proc *d, const char *req, size_t len)
 	return buf;
 }
 
-static void put_file(const daemon_proc *d, int64_t file_id, size_t size)
+/* A store handle on the daemon's own storage, to look behind its back. */
+static octo_store *daemon_store(const daemon_proc *d)
 {
-	char path[512];
-	char *data = malloc(size);
+	octo_store *store = NULL;
+#ifdef OCTO_E2E_S3
+	octo_s3_options o = OCTO_S3_OPTIONS_INIT;
 
-	snprintf(path, sizeof(path), "%s/data/downloads", d->dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/data/downloads/%lld.zip", d->dir, (long long)file_id);
-	memset(data, 'z', size);
-	tu_write_file(path, data, size);
-	free(data);
+	(void)d;
+	o.endpoint = s3.endpoint;
+	o.bucket = TS3_BUCKET;
+	o.access_key_id = TS3_ACCESS_KEY;
+	o.secret_access_key = TS3_SECRET_KEY;
+	ck_assert_int_eq(octo_store_open_s3(&store, &o), 0);
+#else
+	char dir[300];
+
+	snprintf(dir, sizeof(dir), "%s/data", d->dir);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+#endif
+	return store;
+}
+
+/* Puts downloads/<id>.zip of `size` bytes (a pattern, not a constant). */
+static char *put_file(const daemon_proc *d, int64_t file_id, size_t size)
+{
+	octo_store *store = daemon_store(d);
+	char key[64], *data = malloc(size + 1);
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		data[i] = (char)('a' + (i * 7 + (size_t)file_id) % 26);
+	snprintf(key, sizeof(key), "downloads/%lld.zip", (long long)file_id);
+	ck_assert_int_eq(octo_store_put(store, key, data, size), 0);
+	octo_store_free(store);
+	return data;
+}
+
+/* Makes the daemon's storage fail, or work again. */
+static void break_storage(const daemon_proc *d, int broken)
+{
+#ifdef OCTO_E2E_S3
+	(void)d;
+	if (broken)
+		ts3_stop(&s3);
+	else
+		ts3_restart(&s3);
+#else
+	char data[300], moved[300];
+
+	snprintf(data, sizeof(data), "%s/data", d->dir);
+	snprintf(moved, sizeof(moved), "%s/moved", d->dir);
+	ck_assert_int_eq(broken ? rename(data, moved) : rename(moved, data), 0);
+#endif
+}
+
+/* GETs an absolute URL; returns the status and the body. */
+static long fetch(const char *url, reply *r)
+{
+	CURL *c = curl_easy_init();
+
+	memset(r, 0, sizeof(*r));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	finish(c, r);
+	return r->status;
 }
 
 /* ---- the shared daemon -------------------------------------------------- */
 
 static daemon_proc shared;
+
+/* In S3 mode the api case shares one S3 server and each test of the own
+ * daemon case has its own (started by fixtures: Check's assertions work
+ * only inside tests and fixtures). */
+static void storage_up(void)
+{
+#ifdef OCTO_E2E_S3
+	ts3_start(&s3);
+#endif
+}
+
+static void storage_down(void)
+{
+#ifdef OCTO_E2E_S3
+	ts3_destroy(&s3);
+#endif
+}
 
 static void shared_up(void)
 {
@@ -431,6 +523,7 @@ static void shared_up(void)
 		"DOWNLOAD_DELAY_MIN_MS=300", "DOWNLOAD_DELAY_MAX_MS=500", NULL
 	};
 
+	storage_up();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	daemon_start(&shared, env, NULL);
 }
@@ -439,6 +532,7 @@ static void shared_down(void)
 {
 	ck_assert_int_eq(daemon_stop(&shared), 0);
 	curl_global_cleanup();
+	storage_down();
 }
 
 START_TEST(root_answers_with_a_message)
@@ -527,7 +621,7 @@ START_TEST(check_reports_missing_then_present_files)
 	ck_assert_str_eq(r.body,
 	                 "{\"file_id\":70001,\"available\":false,\"s3Key\":null,\"size\":null}");
 	reply_free(&r);
-	put_file(&shared, 70001, 1234);
+	free(put_file(&shared, 70001, 1234));
 	post_json(&shared, "/v1/download/check", "{\"file_id\":70001}", &r);
 	ck_assert_int_eq(r.status, 200);
 	doc = parse(&r);
@@ -541,13 +635,14 @@ END_TEST
 
 START_TEST(initiate_persists_the_job_before_replying)
 {
-	char path[512], *text = NULL;
+	char *text = NULL;
 	const octo_json_value *ids;
 	octo_json *doc, *record;
+	octo_store *store;
+	char key[80];
 	int64_t id;
+	size_t n;
 	reply r;
-	FILE *f;
-	long n;
 
 	post_json(&shared, "/v1/download/initiate", "{\"file_ids\":[70000,10000,100000000]}", &r);
 	ck_assert_int_eq(r.status, 202);
@@ -555,16 +650,11 @@ START_TEST(initiate_persists_the_job_before_replying)
 	ck_assert_str_eq(str_member(doc, "status"), "queued");
 	ck_assert_int_eq(int_member(doc, "totalFileIds"), 3);
 	ck_assert_uint_eq(strlen(str_member(doc, "jobId")), 36);
-	snprintf(path, sizeof(path), "%s/data/jobs/%s.json", shared.dir, str_member(doc, "jobId"));
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "no job record at %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	ck_assert_int_eq(fread(text, 1, (size_t)n, f), n);
-	fclose(f);
-	ck_assert_int_eq(octo_json_parse(&record, text, (size_t)n), 0);
+	snprintf(key, sizeof(key), "jobs/%s.json", str_member(doc, "jobId"));
+	store = daemon_store(&shared);
+	ck_assert_msg(octo_store_get(store, key, &text, &n) == 0, "no job record %s", key);
+	octo_store_free(store);
+	ck_assert_int_eq(octo_json_parse(&record, text, n), 0);
 	ck_assert_int_eq(int_member(record, "version"), 1);
 	ck_assert_str_eq(str_member(record, "jobId"), str_member(doc, "jobId"));
 	ck_assert_str_eq(str_member(record, "status"), "queued");
@@ -574,7 +664,7 @@ START_TEST(initiate_persists_the_job_before_replying)
 	ck_assert_int_eq(id, 100000000);
 	octo_json_free(record);
 	octo_json_free(doc);
-	free(text);
+	octo_free(text);
 	reply_free(&r);
 }
 END_TEST
@@ -591,7 +681,7 @@ START_TEST(start_waits_without_blocking_other_requests)
 	int running = 1, fast_done = 0, slow_done_first = 0;
 	octo_json *doc;
 
-	put_file(&shared, 70002, 99);
+	char *stored = put_file(&shared, 70002, 99);
 	slow = prepare(&shared, "POST", "/v1/download/start", hdrs, body, strlen(body), &rs);
 	curl_multi_add_handle(multi, slow);
 	/* Let the slow request reach the server before the fast one starts. */
@@ -635,11 +725,47 @@ START_TEST(start_waits_without_blocking_other_requests)
 	ck_assert_str_eq(str_member(doc, "status"), "completed");
 	ck_assert_int_eq(int_member(doc, "size"), 99);
 	ck_assert_int_ge(int_member(doc, "processingTimeMs"), 300);
-	ck_assert_int_eq(octo_json_typeof(member(doc, "downloadUrl")), OCTO_JSON_NULL);
 	str_member(doc, "message");
+	/* The URL really downloads the stored bytes. */
+	ck_assert_int_eq(fetch(str_member(doc, "downloadUrl"), &rh), 200);
+	ck_assert_uint_eq(rh.body_len, 99);
+	ck_assert_int_eq(memcmp(rh.body, stored, 99), 0);
 	octo_json_free(doc);
+	free(stored);
 	reply_free(&rs);
 	reply_free(&rh);
+}
+END_TEST
+
+/* A download URL is good for its file only: change one character and it
+ * is refused. */
+START_TEST(tampered_download_urls_are_refused)
+{
+	const char *body = "{\"file_id\":70004}";
+	char *stored = put_file(&shared, 70004, 10), *url, *p;
+	octo_json *doc;
+	reply r, f;
+
+	request(&shared, "POST", "/v1/download/start", "application/json", NULL, body,
+	        strlen(body), &r);
+	doc = parse(&r);
+	url = strdup(str_member(doc, "downloadUrl"));
+	ck_assert_int_eq(fetch(url, &f), 200);
+	reply_free(&f);
+	p = strstr(url, "70004");
+	ck_assert_ptr_nonnull(p);
+	p[4] = '5'; /* 70005: another file, the same signature */
+	ck_assert_int_eq(fetch(url, &f), 403);
+	reply_free(&f);
+	p[4] = '4';
+	p = url + strlen(url) - 2;
+	*p = *p == 'a' ? 'b' : 'a'; /* the signature itself */
+	ck_assert_int_eq(fetch(url, &f), 403);
+	reply_free(&f);
+	free(url);
+	free(stored);
+	octo_json_free(doc);
+	reply_free(&r);
 }
 END_TEST
 
@@ -872,16 +998,17 @@ START_TEST(rate_limit_answers_429_per_client)
 }
 END_TEST
 
+/* Storage fails (the directory goes away, or the S3 server stops):
+ * /health says so within its bound, writes get 503, and everything
+ * recovers when storage does, without restarting octopusd. */
 START_TEST(health_is_503_when_storage_fails)
 {
+	static const char *const env[] = { "OCTO_HEALTH_CACHE_MS=0", NULL };
 	daemon_proc d;
-	char data[300], moved[300];
 	reply r;
 
-	daemon_start(&d, NULL, NULL);
-	snprintf(data, sizeof(data), "%s/data", d.dir);
-	snprintf(moved, sizeof(moved), "%s/moved", d.dir);
-	ck_assert_int_eq(rename(data, moved), 0);
+	daemon_start(&d, env, NULL);
+	break_storage(&d, 1);
 	request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 503);
 	ck_assert_str_eq(r.body, "{\"status\":\"unhealthy\",\"checks\":{\"storage\":\"error\"}}");
@@ -889,9 +1016,12 @@ START_TEST(health_is_503_when_storage_fails)
 	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70000]}", &r);
 	assert_error(&r, 503, "Storage");
 	reply_free(&r);
-	ck_assert_int_eq(rename(moved, data), 0);
+	break_storage(&d, 0);
 	request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70000]}", &r);
+	ck_assert_int_eq(r.status, 202);
 	reply_free(&r);
 	ck_assert_int_eq(daemon_stop(&d), 0);
 }
@@ -958,34 +1088,44 @@ END_TEST
 
 /* ---- start-up ------------------------------------------------------------ */
 
+#ifndef OCTO_E2E_S3 /* start-up checks do not depend on the store */
 typedef struct {
-	const char *setting;   /* "NAME=value" or a flag */
-	const char *mention;   /* what the message must name */
+	const char *settings[3]; /* "NAME=value" each */
+	const char *mention;     /* what the message must name */
 } refusal;
 
 static const refusal refusals[] = {
-	{ "PORT=abc", "PORT" },
-	{ "PORT=65536", "PORT" },
-	{ "PORT=-1", "PORT" },
-	{ "HOST=not-an-address", "HOST" },
-	{ "REQUEST_TIMEOUT_MS=0", "REQUEST_TIMEOUT_MS" },
-	{ "RATE_LIMIT_WINDOW_MS=soon", "RATE_LIMIT_WINDOW_MS" },
-	{ "RATE_LIMIT_MAX_REQUESTS=1.5", "RATE_LIMIT_MAX_REQUESTS" },
-	{ "DOWNLOAD_DELAY_ENABLED=perhaps", "DOWNLOAD_DELAY_ENABLED" },
-	{ "DOWNLOAD_DELAY_MIN_MS=9000000", "DOWNLOAD_DELAY_MIN_MS" },
-	{ "LOG_LEVEL=chatty", "LOG_LEVEL" },
-	{ "CORS_ORIGINS=javascript:alert(1)", "CORS_ORIGINS" },
-	{ "S3_BUCKET_NAME=downloads", "S3_BUCKET_NAME" },
-	{ "S3_ENDPOINT=http://minio:9000", "S3_ENDPOINT" },
+	{ { "PORT=abc" }, "PORT" },
+	{ { "PORT=65536" }, "PORT" },
+	{ { "PORT=-1" }, "PORT" },
+	{ { "HOST=not-an-address" }, "HOST" },
+	{ { "REQUEST_TIMEOUT_MS=0" }, "REQUEST_TIMEOUT_MS" },
+	{ { "RATE_LIMIT_WINDOW_MS=soon" }, "RATE_LIMIT_WINDOW_MS" },
+	{ { "RATE_LIMIT_MAX_REQUESTS=1.5" }, "RATE_LIMIT_MAX_REQUESTS" },
+	{ { "DOWNLOAD_DELAY_ENABLED=perhaps" }, "DOWNLOAD_DELAY_ENABLED" },
+	{ { "DOWNLOAD_DELAY_MIN_MS=9000000" }, "DOWNLOAD_DELAY_MIN_MS" },
+	{ { "LOG_LEVEL=chatty" }, "LOG_LEVEL" },
+	{ { "CORS_ORIGINS=javascript:alert(1)" }, "CORS_ORIGINS" },
+	{ { "S3_BUCKET_NAME=downloads" }, "S3_ACCESS_KEY_ID" },
+	{ { "S3_ENDPOINT=http://minio:9000" }, "S3_BUCKET_NAME" },
+	{ { "S3_SECRET_ACCESS_KEY=abc" }, "S3_BUCKET_NAME" },
+	{ { "S3_BUCKET_NAME=downloads", "S3_ACCESS_KEY_ID=k", "S3_SECRET_ACCESS_KEY=s3cr3t-VALUE" }, "S3_TLS_VERIFY" },
+	{ { "S3_ENDPOINT=minio:9000", "S3_BUCKET_NAME=downloads", "S3_ACCESS_KEY_ID=k" }, "S3_ENDPOINT" },
+	{ { "OCTO_URL_SECRET=short", }, "OCTO_URL_SECRET" },
+	{ { "DOWNLOAD_URL_TTL_S=0", }, "DOWNLOAD_URL_TTL_S" },
+	{ { "OCTO_PUBLIC_URL=dl.example.com", }, "OCTO_PUBLIC_URL" },
 };
 
 START_TEST(bad_settings_stop_start_up_naming_the_variable)
 {
-	const char *env[] = { refusals[_i].setting, NULL };
+	const refusal *r = &refusals[_i];
+	const char *env[] = { r->settings[0], r->settings[1], r->settings[2], NULL };
 	char err[2048];
 
 	ck_assert_int_eq(daemon_refuses(env, NULL, err, sizeof(err)), 2);
-	ck_assert_msg(strstr(err, refusals[_i].mention) != NULL, "stderr: %s", err);
+	ck_assert_msg(strstr(err, r->mention) != NULL, "stderr: %s", err);
+	/* No credential is ever echoed. */
+	ck_assert_ptr_null(strstr(err, "s3cr3t-VALUE"));
 }
 END_TEST
 
@@ -1020,6 +1160,8 @@ START_TEST(flags_are_validated_and_help_and_version_answer)
 	ck_assert_ptr_nonnull(strstr(out, "octopusd " PACKAGE_VERSION));
 }
 END_TEST
+
+#endif
 
 START_TEST(env_file_supplies_settings_the_environment_lacks)
 {
@@ -1058,7 +1200,9 @@ int main(void)
 	Suite *s = suite_create("e2e");
 	TCase *api = tcase_create("api");
 	TCase *own = tcase_create("own daemon");
+#ifndef OCTO_E2E_S3
 	TCase *startup = tcase_create("start-up");
+#endif
 
 	/* One daemon for the api case: started once, outside the forked tests. */
 	tcase_add_unchecked_fixture(api, shared_up, shared_down);
@@ -1071,6 +1215,7 @@ int main(void)
 	tcase_add_test(api, initiate_persists_the_job_before_replying);
 	tcase_add_test(api, start_waits_without_blocking_other_requests);
 	tcase_add_test(api, start_reports_a_missing_file_as_failed);
+	tcase_add_test(api, tampered_download_urls_are_refused);
 	tcase_add_loop_test(api, bad_input_gets_a_clear_json_error, 0,
 	                    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(api, initiate_takes_1000_ids_and_refuses_1001);
@@ -1081,6 +1226,8 @@ int main(void)
 	tcase_add_test(api, preflight_gets_204_with_allowed_methods);
 	suite_add_tcase(s, api);
 
+	/* Checked: each test owns its S3 server, so it may stop and restart it. */
+	tcase_add_checked_fixture(own, storage_up, storage_down);
 	tcase_set_timeout(own, 60);
 	tcase_add_test(own, rate_limit_answers_429_per_client);
 	tcase_add_test(own, health_is_503_when_storage_fails);
@@ -1089,6 +1236,8 @@ int main(void)
 	tcase_add_test(own, env_file_supplies_settings_the_environment_lacks);
 	suite_add_tcase(s, own);
 
+	/* Start-up checks do not depend on the store: run them once. */
+#ifndef OCTO_E2E_S3
 	tcase_set_timeout(startup, 60);
 	tcase_add_loop_test(startup, bad_settings_stop_start_up_naming_the_variable, 0,
 	                    (int)(sizeof(refusals) / sizeof(refusals[0])));
@@ -1096,4 +1245,11 @@ int main(void)
 	tcase_add_test(startup, flags_are_validated_and_help_and_version_answer);
 	suite_add_tcase(s, startup);
 	return tu_run(s);
+#else
+	if (!ts3_available()) {
+		fprintf(stderr, "e2e on S3: no S3 server (set OCTO_S3_SERVER, run npm ci in tests/s3)\n");
+		return getenv("OCTO_REQUIRE_S3") ? 1 : 77; /* 77: skipped */
+	}
+	return tu_run(s);
+#endif
 }

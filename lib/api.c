@@ -51,7 +51,8 @@ typedef struct pending {
 	uint64_t due_ms;
 	uint64_t started_ms;
 	int64_t file_id;
-	char base[300];  /* where locally signed URLs point, "" for none */
+	char base[300];  /* where locally signed URLs point, "" for none;
+	                    holds "http://" + a Host or public_url (<= 255) */
 	octo_response *resp;
 	octo_api_done_cb done;
 	void *payload;
@@ -598,6 +599,7 @@ static void handle_initiate(call *c)
 /* ---- download URLs ------------------------------------------------------ */
 
 #define FILES_PREFIX "/v1/files/"
+#define PUBLIC_URL_MAX 255 /* like a Host: URLs built on it stay bounded */
 #define SIGNATURE_HEX (2 * 32)
 
 /* HMAC-SHA256 over "<key>\n<expires>", in hex. */
@@ -626,8 +628,8 @@ static int base_url(const octo_api *api, const octo_request *req, char *out, siz
 	size_t i;
 
 	if (api->public_url) {
-		snprintf(out, size, "%s", api->public_url);
-		return 0;
+		int n = snprintf(out, size, "%s", api->public_url);
+		return n >= 0 && (size_t)n < size ? 0 : -1;
 	}
 	if (!host || !*host || strlen(host) > 255)
 		return -1;
@@ -1054,6 +1056,8 @@ static int check_options(const octo_api_options *o)
 	if (o->public_url && strncmp(o->public_url, "http://", 7) != 0 &&
 	    strncmp(o->public_url, "https://", 8) != 0)
 		return octo__error(OCTO_EINVAL, "public_url must start with http:// or https://");
+	if (o->public_url && strlen(o->public_url) > PUBLIC_URL_MAX)
+		return octo__error(OCTO_EINVAL, "public_url must not exceed %d bytes", PUBLIC_URL_MAX);
 	return 0;
 }
 

@@ -37,6 +37,12 @@
 #define TLS_VERIFY 0
 #endif
 
+/* libs3 keeps each listed key in a buffer of S3_MAX_KEY_SIZE bytes, NUL
+ * included, so a listing silently cuts a 1024-byte key to 1023 bytes (and
+ * paging from the cut key would list it again, forever). Objects that
+ * could not be listed as they are named are not written. */
+#define LISTABLE_KEY_MAX (S3_MAX_KEY_SIZE - 1)
+
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 2000
 #define PING_TIMEOUT_MS 3000
@@ -393,10 +399,21 @@ static int s3_head(octo_store *store, const char *key, octo_object_info *info)
 	return perform(&c, issue_head, "head", c.s->timeout_ms);
 }
 
+static int check_listable(const char *key)
+{
+	if (strlen(key) > LISTABLE_KEY_MAX)
+		return octo__error(OCTO_EINVAL, "S3 keys may have at most %d bytes: libs3 "
+		                   "cannot list longer ones", LISTABLE_KEY_MAX);
+	return 0;
+}
+
 static int s3_put(octo_store *store, const char *key, const void *data, size_t len)
 {
 	call c;
+	int rc;
 
+	if ((rc = check_listable(key)) < 0)
+		return rc;
 	call_init(&c, store, key);
 	c.data = data;
 	c.len = len;
@@ -407,7 +424,10 @@ static int s3_put_fd(octo_store *store, const char *key, int fd, uint64_t offset
                      uint64_t len)
 {
 	call c;
+	int rc;
 
+	if ((rc = check_listable(key)) < 0)
+		return rc;
 	call_init(&c, store, key);
 	c.fd = fd;
 	c.offset = offset;

@@ -250,7 +250,7 @@ static void get_urls(loader *l, settings *c)
 	c->api.url_ttl_s = get_u32(l, "DOWNLOAD_URL_TTL_S", 1, 7 * 86400, 3600);
 	c->api.health_cache_ms = get_u32(l, "OCTO_HEALTH_CACHE_MS", 0, 60000, 1000);
 	c->public_url = get_string(l, "OCTO_PUBLIC_URL");
-	if (c->public_url && !base_url_valid(c->public_url))
+	if (c->public_url && (strlen(c->public_url) > 255 || !base_url_valid(c->public_url)))
 		bad(l, "OCTO_PUBLIC_URL must be http://host[:port] or https://host[:port] (got \"%.60s\")",
 		    c->public_url);
 	c->api.public_url = c->public_url;
@@ -328,4 +328,7 @@ void settings_free(settings *cfg)
 	}
 	cfg->data_dir = cfg->cors_origins = cfg->public_url = cfg->url_secret = NULL;
 	cfg->api.cors_origins = cfg->api.public_url = NULL;
+	cfg->s3.endpoint = cfg->s3.access_key_id = cfg->s3.secret_access_key = NULL;
+	cfg->s3.bucket = NULL;
+	cfg->use_s3 = 0;
 }

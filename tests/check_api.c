@@ -1,15 +1,22 @@
 /* The HTTP API without a server: octo_request structs go into
  * octo_api_handle() over a real local store in a temporary directory, and
  * the tests assert status codes, exact bodies, headers, validation, rate
- * limiting, CORS, the delayed legacy /v1/download/start and shutdown. */
+ * limiting, CORS, the delayed legacy /v1/download/start, signed download
+ * URLs and the files they lead to, the health cache and shutdown. */
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <octopus/octopus.h>
 
@@ -640,7 +647,8 @@ START_TEST(start_completes_a_stored_file_at_once)
 	assert_null_member(doc, "downloadUrl");
 	ck_assert_int_eq(int_member(doc, "size"), 2048);
 	ck_assert_int_ge(int_member(doc, "processingTimeMs"), 0);
-	ck_assert_str_eq(str_member(doc, "message"), "File is ready in storage");
+	ck_assert_str_eq(str_member(doc, "message"),
+	                 "File is ready in storage; no download URL can be made");
 	octo_json_free(doc);
 	octo_response_free(r.resp);
 	reply_destroy(&r);
@@ -1596,6 +1604,765 @@ START_TEST(listed_origin_is_echoed_on_errors_and_preflight)
 }
 END_TEST
 
+/* ---- signed download URLs ------------------------------------------------------- */
+
+/* The URL secret the signing tests configure: 32 bytes. */
+static const unsigned char url_secret[] = "k3y-for-signing-download-urls-32";
+#define URL_SECRET_LEN 32
+#define SIG_HEX 64
+#define NO_URL "File is ready in storage; no download URL can be made"
+
+static octo_api_options signed_options(const char *public_url)
+{
+	octo_api_options o = test_options();
+
+	o.url_secret = url_secret;
+	o.url_secret_len = URL_SECRET_LEN;
+	o.public_url = public_url;
+	return o;
+}
+
+static octo_api *signed_api(const char *public_url)
+{
+	octo_api_options o = signed_options(public_url);
+
+	return api_with(&o);
+}
+
+/* The byte at `i` of the objects the file tests store: all 256 values. */
+static char pattern_byte(size_t i)
+{
+	return (char)((i * 7 + i / 251) & 0xff);
+}
+
+static void put_pattern(int file_id, size_t size)
+{
+	char key[64], *data = malloc(size + 1);
+	size_t i;
+
+	ck_assert_ptr_nonnull(data);
+	for (i = 0; i < size; i++)
+		data[i] = pattern_byte(i);
+	snprintf(key, sizeof(key), "downloads/%d.zip", file_id);
+	ck_assert_int_eq(octo_store_put(store, key, data, size), 0);
+	free(data);
+}
+
+/* HMAC-SHA256 over "<key>\n<expires>" in lowercase hex, computed here
+ * independently of lib/api.c. */
+static void sign(const unsigned char *secret, size_t secret_len, const char *key,
+                 long long expires, char out[SIG_HEX + 1])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0, i;
+	char msg[1100];
+	int n = snprintf(msg, sizeof(msg), "%s\n%lld", key, expires);
+
+	ck_assert(n > 0 && (size_t)n < sizeof(msg));
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), secret, (int)secret_len,
+	                           (const unsigned char *)msg, (size_t)n, mac, &mac_len));
+	ck_assert_uint_eq(mac_len, 32);
+	for (i = 0; i < mac_len; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+/* "expires=E&signature=S" for `key` under the tests' secret. */
+static void signed_query(char *out, size_t size, const char *key, long long expires)
+{
+	char sig[SIG_HEX + 1];
+
+	sign(url_secret, URL_SECRET_LEN, key, expires, sig);
+	snprintf(out, size, "expires=%lld&signature=%s", expires, sig);
+}
+
+/* POST /v1/download/start for `file_id`, with `host` as the Host header
+ * (NULL: none). */
+static octo_response *start_from(octo_api *a, int file_id, const char *host)
+{
+	octo_header h[] = { { "Content-Type", "application/json" }, { "Host", host } };
+	octo_request req;
+	char body[64];
+
+	snprintf(body, sizeof(body), "{\"file_id\":%d}", file_id);
+	req = make_request("POST", "/v1/download/start", h, host ? 2 : 1, body);
+	return run(a, &req);
+}
+
+/* The downloadUrl of a completed start (free() it), or NULL when the
+ * answer has none; the message must say which. */
+static char *start_url(octo_api *a, int file_id, const char *host)
+{
+	octo_response *resp = start_from(a, file_id, host);
+	octo_json *doc = body_json(resp);
+	const octo_json_value *v;
+	const char *url = NULL;
+	char *copy = NULL;
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	v = member(doc, "downloadUrl");
+	if (octo_json_typeof(v) == OCTO_JSON_NULL) {
+		ck_assert_str_eq(str_member(doc, "message"), NO_URL);
+	} else {
+		ck_assert_int_eq(octo_json_string(v, &url), 0);
+		ck_assert_str_eq(str_member(doc, "message"), "Download ready");
+		ck_assert_ptr_nonnull(copy = strdup(url));
+	}
+	octo_json_free(doc);
+	octo_response_free(resp);
+	return copy;
+}
+
+/* A signed URL taken apart. */
+typedef struct {
+	char path[512];
+	char query[256];
+	char key[64];
+	long long expires;
+	char signature[SIG_HEX + 1];
+} url_parts;
+
+/* Checks that `url` is exactly
+ * <base>/v1/files/downloads/<id>.zip?expires=E&signature=<64 hex>
+ * with E = now + ttl for some now in [t0, t1], and splits it. */
+static url_parts parse_url(const char *url, const char *base, int file_id,
+                           time_t t0, time_t t1, uint32_t ttl)
+{
+	char want[512], *end;
+	const char *e, *sig;
+	url_parts u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.key, sizeof(u.key), "downloads/%d.zip", file_id);
+	snprintf(want, sizeof(want), "%s/v1/files/%s?expires=", base, u.key);
+	ck_assert_msg(strncmp(url, want, strlen(want)) == 0, "\"%s\" does not start with \"%s\"",
+	              url, want);
+	e = url + strlen(want);
+	ck_assert_msg(*e >= '0' && *e <= '9', "no expiry in \"%s\"", url);
+	u.expires = strtoll(e, &end, 10);
+	ck_assert_msg(strncmp(end, "&signature=", 11) == 0, "no signature in \"%s\"", url);
+	sig = end + 11;
+	ck_assert_msg(strlen(sig) == SIG_HEX && strspn(sig, "0123456789abcdef") == SIG_HEX,
+	              "\"%s\" is no SHA-256 hex signature", sig);
+	memcpy(u.signature, sig, SIG_HEX + 1);
+	ck_assert_int_ge(u.expires, (long long)t0 + ttl);
+	ck_assert_int_le(u.expires, (long long)t1 + ttl);
+	snprintf(u.path, sizeof(u.path), "/v1/files/%s", u.key);
+	snprintf(u.query, sizeof(u.query), "expires=%lld&signature=%s", u.expires, u.signature);
+	return u;
+}
+
+static void assert_signed_by(const url_parts *u, const unsigned char *secret, size_t len)
+{
+	char want[SIG_HEX + 1];
+
+	sign(secret, len, u->key, u->expires, want);
+	ck_assert_str_eq(u->signature, want);
+}
+
+/* Starts `file_id` through `a` and returns its URL taken apart. */
+static url_parts start_signed(octo_api *a, int file_id, const char *host,
+                              const char *base, uint32_t ttl)
+{
+	time_t t0 = time(NULL), t1;
+	char *url = start_url(a, file_id, host);
+	url_parts u;
+
+	t1 = time(NULL);
+	ck_assert_msg(url != NULL, "no downloadUrl");
+	u = parse_url(url, base, file_id, t0, t1, ttl);
+	free(url);
+	return u;
+}
+
+static octo_response *get_with_query(octo_api *a, const char *method, const char *path,
+                                     const char *query)
+{
+	octo_request req = make_request(method, path, NULL, 0, NULL);
+
+	req.query = query;
+	return run(a, &req);
+}
+
+static octo_response *get_file(octo_api *a, const char *path, const char *query)
+{
+	return get_with_query(a, "GET", path, query);
+}
+
+/* A 200 carrying the pattern object `file_id` of `size` bytes as a file,
+ * which this takes, reads and closes. */
+static void assert_serves_pattern(octo_response *resp, int file_id, size_t size)
+{
+	char want[64], *data = malloc(size + 1);
+	uint64_t got_size = 0;
+	size_t i, total = 0;
+	int fd = -1;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_msg(octo_response_status(resp) == 200, "status %d: %s",
+	              octo_response_status(resp), octo_response_body(resp, NULL));
+	ck_assert_str_eq(octo_response_route(resp), "/v1/files/{key}");
+	snprintf(want, sizeof(want), "attachment; filename=\"%d.zip\"", file_id);
+	assert_header(resp, "Content-Disposition", want);
+	assert_header(resp, "Content-Type", "application/octet-stream");
+	assert_common_headers(resp, "1000000");
+	ck_assert_int_eq(octo_response_take_file(resp, &fd, &got_size), 1);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_eq(got_size, size);
+	while ((n = read(fd, data + total, size + 1 - total)) > 0)
+		total += (size_t)n;
+	ck_assert_int_eq(n, 0);
+	ck_assert_uint_eq(total, size);
+	for (i = 0; i < size; i++)
+		ck_assert_msg(data[i] == pattern_byte(i), "byte %zu differs", i);
+	ck_assert_int_eq(close(fd), 0);
+	/* The descriptor is handed over once. */
+	ck_assert_int_eq(octo_response_take_file(resp, &fd, &got_size), 0);
+	free(data);
+}
+
+static void assert_forbidden(octo_response *resp, const char *names)
+{
+	uint64_t size = 0;
+	int fd = -1;
+
+	assert_error(resp, 403, "forbidden", names);
+	ck_assert_str_eq(octo_response_route(resp), "/v1/files/{key}");
+	ck_assert_int_eq(octo_response_take_file(resp, &fd, &size), 0);
+}
+
+START_TEST(start_without_a_secret_gives_no_url_even_with_a_host)
+{
+	char *url;
+
+	put_file(70000, 10);
+	url = start_url(api, 70000, "files.example:8080");
+	ck_assert_ptr_null(url);
+}
+END_TEST
+
+START_TEST(start_with_a_secret_gives_a_signed_url_to_the_host)
+{
+	octo_api *a = signed_api(NULL);
+	url_parts u;
+
+	put_pattern(70000, 3000);
+	u = start_signed(a, 70000, "files.example:8080", "http://files.example:8080", 3600);
+	assert_signed_by(&u, url_secret, URL_SECRET_LEN);
+}
+END_TEST
+
+START_TEST(signed_url_lives_url_ttl_s)
+{
+	octo_api_options o = signed_options(NULL);
+	url_parts u;
+
+	o.url_ttl_s = 120;
+	api_with(&o);
+	put_pattern(70000, 10);
+	u = start_signed(custom, 70000, "[::1]:3000", "http://[::1]:3000", 120);
+	assert_signed_by(&u, url_secret, URL_SECRET_LEN);
+}
+END_TEST
+
+START_TEST(public_url_is_the_base_of_signed_urls)
+{
+	octo_api *a = signed_api("https://dl.example.com/");
+	char *url;
+
+	put_pattern(70000, 10);
+	url = start_url(a, 70000, "files.example:8080");
+	ck_assert_ptr_nonnull(url);
+	ck_assert_int_eq(strncmp(url, "https://dl.example.com/v1/files/", 32), 0);
+	free(url);
+	start_signed(a, 70000, "files.example:8080", "https://dl.example.com", 3600);
+	start_signed(a, 70000, NULL, "https://dl.example.com", 3600);
+}
+END_TEST
+
+START_TEST(missing_file_gets_no_url_with_a_secret)
+{
+	octo_api *a = signed_api("https://dl.example.com");
+	octo_response *resp = start_from(a, 70002, "files.example");
+	octo_json *doc = body_json(resp);
+
+	ck_assert_str_eq(str_member(doc, "status"), "failed");
+	assert_null_member(doc, "downloadUrl");
+	ck_assert_str_eq(str_member(doc, "message"), "File not found in storage");
+	octo_json_free(doc);
+	octo_response_free(resp);
+}
+END_TEST
+
+static const char *const unsafe_hosts[] = {
+	NULL, "", "files example", "files.example/x", "evil.example/v1?x=",
+	"a\r\nX-Injected: 1", "user@files.example", "files.example\"", "files.example\\",
+	"caf\xc3\xa9.example",
+};
+
+START_TEST(unsafe_host_gives_no_url)
+{
+	octo_api *a = signed_api(NULL);
+	char *url;
+
+	put_pattern(70000, 10);
+	url = start_url(a, 70000, unsafe_hosts[_i]);
+	ck_assert_msg(url == NULL, "Host \"%s\" gave %s", unsafe_hosts[_i], url);
+}
+END_TEST
+
+START_TEST(unsafe_host_does_not_matter_with_a_public_url)
+{
+	octo_api *a = signed_api("https://dl.example.com");
+
+	put_pattern(70000, 10);
+	start_signed(a, 70000, unsafe_hosts[_i], "https://dl.example.com", 3600);
+}
+END_TEST
+
+START_TEST(host_of_255_bytes_is_used_and_256_is_not)
+{
+	octo_api *a = signed_api(NULL);
+	char host[257], base[300];
+
+	put_pattern(70000, 10);
+	memset(host, 'h', 255);
+	host[255] = '\0';
+	snprintf(base, sizeof(base), "http://%s", host);
+	start_signed(a, 70000, host, base, 3600);
+	host[255] = 'h';
+	host[256] = '\0';
+	ck_assert_ptr_null(start_url(a, 70000, host));
+}
+END_TEST
+
+START_TEST(delayed_start_also_gets_a_signed_url)
+{
+	octo_api_options o = signed_options(NULL);
+	url_parts u;
+
+	o.download_delay_enabled = 1;
+	o.download_delay_min_ms = DELAY_MIN_MS;
+	o.download_delay_max_ms = DELAY_MAX_MS;
+	api_with(&o);
+	put_pattern(70000, 10);
+	u = start_signed(custom, 70000, "files.example", "http://files.example", 3600);
+	assert_signed_by(&u, url_secret, URL_SECRET_LEN);
+}
+END_TEST
+
+/* ---- GET /v1/files/{key} --------------------------------------------------------- */
+
+START_TEST(signed_url_serves_the_stored_file)
+{
+	octo_api *a = signed_api(NULL);
+	octo_response *resp;
+	url_parts u;
+
+	put_pattern(70000, 100000);
+	u = start_signed(a, 70000, "files.example", "http://files.example", 3600);
+	resp = get_file(a, u.path, u.query);
+	assert_serves_pattern(resp, 70000, 100000);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(signed_url_serves_an_empty_file)
+{
+	octo_api *a = signed_api("https://dl.example.com");
+	octo_response *resp;
+	url_parts u;
+
+	put_pattern(70001, 0);
+	u = start_signed(a, 70001, NULL, "https://dl.example.com", 3600);
+	resp = get_file(a, u.path, u.query);
+	assert_serves_pattern(resp, 70001, 0);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(head_on_a_signed_url_answers_200)
+{
+	octo_api *a = signed_api(NULL);
+	octo_response *resp;
+	url_parts u;
+
+	put_pattern(70000, 10);
+	u = start_signed(a, 70000, "files.example", "http://files.example", 3600);
+	resp = get_with_query(a, "HEAD", u.path, u.query);
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	assert_header(resp, "Content-Disposition", "attachment; filename=\"70000.zip\"");
+	octo_response_free(resp);
+}
+END_TEST
+
+enum {
+	FLIP_FIRST_DIGIT, FLIP_LAST_DIGIT, LATER_EXPIRY, EARLIER_EXPIRY, NO_SIGNATURE,
+	NO_EXPIRY, SHORT_SIGNATURE, LONG_SIGNATURE, EMPTY_SIGNATURE, OTHER_KEY, OTHER_SECRET,
+	NO_QUERY, EMPTY_QUERY, JUNK_EXPIRY, TAMPER_CASES
+};
+
+static char flipped(char c)
+{
+	return c == '0' ? '1' : '0';
+}
+
+START_TEST(tampered_url_gets_403)
+{
+	octo_api *a = signed_api(NULL);
+	char path[600], query[600], sig[SIG_HEX + 2], other[SIG_HEX + 1];
+	const char *q = query;
+	octo_response *resp;
+	url_parts u;
+
+	put_pattern(70000, 10);
+	put_pattern(70001, 10);
+	u = start_signed(a, 70000, "files.example", "http://files.example", 3600);
+	/* The URL as handed out works: what follows fails by the change alone. */
+	resp = get_file(a, u.path, u.query);
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+	snprintf(path, sizeof(path), "%s", u.path);
+	snprintf(sig, sizeof(sig), "%s", u.signature);
+	snprintf(query, sizeof(query), "%s", u.query);
+	switch (_i) {
+	case FLIP_FIRST_DIGIT:
+		sig[0] = flipped(sig[0]);
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s", u.expires, sig);
+		break;
+	case FLIP_LAST_DIGIT:
+		sig[SIG_HEX - 1] = flipped(sig[SIG_HEX - 1]);
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s", u.expires, sig);
+		break;
+	case LATER_EXPIRY:
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s", u.expires + 1, sig);
+		break;
+	case EARLIER_EXPIRY:
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s", u.expires - 1, sig);
+		break;
+	case NO_SIGNATURE:
+		snprintf(query, sizeof(query), "expires=%lld", u.expires);
+		break;
+	case NO_EXPIRY:
+		snprintf(query, sizeof(query), "signature=%s", sig);
+		break;
+	case SHORT_SIGNATURE:
+		sig[SIG_HEX - 1] = '\0';
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s", u.expires, sig);
+		break;
+	case LONG_SIGNATURE:
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s0", u.expires, sig);
+		break;
+	case EMPTY_SIGNATURE:
+		snprintf(query, sizeof(query), "expires=%lld&signature=", u.expires);
+		break;
+	case OTHER_KEY:
+		snprintf(path, sizeof(path), "/v1/files/downloads/70001.zip");
+		break;
+	case OTHER_SECRET:
+		sign((const unsigned char *)"another-secret-of-32-bytes-here!", URL_SECRET_LEN,
+		     u.key, u.expires, other);
+		snprintf(query, sizeof(query), "expires=%lld&signature=%s", u.expires, other);
+		break;
+	case NO_QUERY:
+		q = NULL;
+		break;
+	case EMPTY_QUERY:
+		query[0] = '\0';
+		break;
+	default:
+		snprintf(query, sizeof(query), "expires=%lldx&signature=%s", u.expires, sig);
+		break;
+	}
+	resp = get_file(a, path, q);
+	assert_forbidden(resp, "invalid");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(expired_url_gets_403)
+{
+	octo_api *a = signed_api(NULL);
+	long long now = (long long)time(NULL);
+	octo_response *resp;
+	char query[256];
+
+	put_pattern(70000, 10);
+	/* This test's own signing is right: a future expiry is served. */
+	signed_query(query, sizeof(query), "downloads/70000.zip", now + 600);
+	resp = get_file(a, "/v1/files/downloads/70000.zip", query);
+	assert_serves_pattern(resp, 70000, 10);
+	octo_response_free(resp);
+	signed_query(query, sizeof(query), "downloads/70000.zip", now - 10);
+	resp = get_file(a, "/v1/files/downloads/70000.zip", query);
+	assert_forbidden(resp, "expired");
+	octo_response_free(resp);
+	signed_query(query, sizeof(query), "downloads/70000.zip", 0);
+	resp = get_file(a, "/v1/files/downloads/70000.zip", query);
+	assert_forbidden(resp, "expired");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(valid_signature_for_a_missing_key_gets_404)
+{
+	octo_api *a = signed_api(NULL);
+	octo_response *resp;
+	char query[256];
+
+	put_pattern(70000, 10);
+	signed_query(query, sizeof(query), "downloads/70009.zip", (long long)time(NULL) + 600);
+	resp = get_file(a, "/v1/files/downloads/70009.zip", query);
+	assert_error(resp, 404, "not_found", "file");
+	ck_assert_str_eq(octo_response_route(resp), "/v1/files/{key}");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(valid_signature_for_a_directory_gets_404)
+{
+	octo_api *a = signed_api(NULL);
+	octo_response *resp;
+	char query[256];
+
+	put_pattern(70000, 10);
+	signed_query(query, sizeof(query), "downloads", (long long)time(NULL) + 600);
+	resp = get_file(a, "/v1/files/downloads", query);
+	assert_error(resp, 404, "not_found", "file");
+	octo_response_free(resp);
+}
+END_TEST
+
+/* Keys the store refuses, signed properly: the key check alone stops them. */
+static const char *const invalid_keys[] = {
+	"downloads/../downloads/70000.zip", "../data/downloads/70000.zip", ".tmp/x",
+	"downloads//70000.zip", "downloads/70000.zip/", "downloads/.70000.zip",
+	"downloads/70000 .zip",
+};
+
+START_TEST(valid_signature_for_an_invalid_key_gets_403)
+{
+	octo_api *a = signed_api(NULL);
+	octo_response *resp;
+	char path[256], query[256];
+
+	put_pattern(70000, 10);
+	snprintf(path, sizeof(path), "/v1/files/%s", invalid_keys[_i]);
+	signed_query(query, sizeof(query), invalid_keys[_i], (long long)time(NULL) + 600);
+	resp = get_file(a, path, query);
+	assert_forbidden(resp, "invalid");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(files_without_a_secret_get_403)
+{
+	octo_response *resp;
+	char query[256];
+
+	put_pattern(70000, 10);
+	resp = get_file(api, "/v1/files/x", NULL);
+	assert_forbidden(resp, "invalid");
+	octo_response_free(resp);
+	/* Even a signature made with some secret opens nothing. */
+	signed_query(query, sizeof(query), "downloads/70000.zip", (long long)time(NULL) + 600);
+	resp = get_file(api, "/v1/files/downloads/70000.zip", query);
+	assert_forbidden(resp, "invalid");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(post_on_files_gets_405)
+{
+	octo_response *resp = post(signed_api(NULL), "/v1/files/x", "{}");
+
+	assert_error(resp, 405, "method_not_allowed", "POST");
+	assert_header(resp, "Allow", "GET, HEAD, OPTIONS");
+	ck_assert_str_eq(octo_response_route(resp), "/v1/files/{key}");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(take_file_on_a_json_response_returns_0)
+{
+	octo_response *resp = call(api, "GET", "/");
+	uint64_t size = 99;
+	int fd = 1234;
+
+	ck_assert_int_eq(octo_response_take_file(resp, &fd, &size), 0);
+	ck_assert_int_eq(fd, 1234);
+	ck_assert_uint_eq(size, 99);
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+}
+END_TEST
+
+/* The descriptor open on `path`, found by its inode, or -1. */
+static int fd_open_on(const char *path)
+{
+	struct stat want, st;
+	int fd;
+
+	ck_assert_int_eq(stat(path, &want), 0);
+	for (fd = 0; fd < 1024; fd++)
+		if (fstat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+			return fd;
+	return -1;
+}
+
+START_TEST(untaken_file_is_closed_by_free)
+{
+	octo_api *a = signed_api(NULL);
+	char query[256], path[400];
+	octo_response *resp;
+	int fd;
+
+	put_pattern(70000, 10);
+	snprintf(path, sizeof(path), "%s/downloads/70000.zip", data_dir);
+	ck_assert_int_eq(fd_open_on(path), -1);
+	signed_query(query, sizeof(query), "downloads/70000.zip", (long long)time(NULL) + 600);
+	resp = get_file(a, "/v1/files/downloads/70000.zip", query);
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	fd = fd_open_on(path);
+	ck_assert_int_ge(fd, 0);
+	octo_response_free(resp);
+	errno = 0;
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+START_TEST(new_copies_the_url_secret)
+{
+	unsigned char secret[URL_SECRET_LEN];
+	octo_api_options o = signed_options(NULL);
+	octo_response *resp;
+	url_parts u;
+
+	memcpy(secret, url_secret, URL_SECRET_LEN);
+	o.url_secret = secret;
+	api_with(&o);
+	memset(secret, 'x', sizeof(secret));
+	put_pattern(70000, 10);
+	u = start_signed(custom, 70000, "files.example", "http://files.example", 3600);
+	assert_signed_by(&u, url_secret, URL_SECRET_LEN);
+	resp = get_file(custom, u.path, u.query);
+	assert_serves_pattern(resp, 70000, 10);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(new_accepts_a_sixteen_byte_secret)
+{
+	octo_api_options o = signed_options(NULL);
+	url_parts u;
+
+	o.url_secret_len = 16;
+	api_with(&o);
+	put_pattern(70000, 10);
+	u = start_signed(custom, 70000, "files.example", "http://files.example", 3600);
+	assert_signed_by(&u, url_secret, 16);
+}
+END_TEST
+
+/* A public URL longer than the room kept for it must be refused or used
+ * whole, never cut into another host. */
+START_TEST(long_public_url_is_used_whole_or_refused)
+{
+	octo_api_options o = signed_options(NULL);
+	char public_url[400];
+	octo_api *a = NULL;
+	int rc;
+
+	memcpy(public_url, "https://", 8);
+	memset(public_url + 8, 'd', sizeof(public_url) - 9);
+	public_url[sizeof(public_url) - 1] = '\0';
+	o.public_url = public_url;
+	rc = octo_api_new(&a, store, &o);
+	if (rc == OCTO_EINVAL) {
+		ck_assert_ptr_null(a);
+		ck_assert_ptr_nonnull(strstr(octo_error_last(), "public_url"));
+		return;
+	}
+	ck_assert_int_eq(rc, 0);
+	custom = a;
+	put_pattern(70000, 10);
+	start_signed(a, 70000, "files.example", public_url, 3600);
+}
+END_TEST
+
+/* ---- health cache ---------------------------------------------------------------- */
+
+static octo_api *health_api(uint32_t cache_ms)
+{
+	octo_api_options o = test_options();
+
+	o.health_cache_ms = cache_ms;
+	return api_with(&o);
+}
+
+START_TEST(health_is_cached_for_health_cache_ms)
+{
+	octo_api *a = health_api(60000);
+	octo_response *resp;
+
+	resp = call(a, "GET", "/health");
+	assert_body(resp, 200, "{\"status\":\"healthy\",\"checks\":{\"storage\":\"ok\"}}");
+	octo_response_free(resp);
+	tu_rmtree(data_dir);
+	resp = call(a, "GET", "/health");
+	assert_body(resp, 200, "{\"status\":\"healthy\",\"checks\":{\"storage\":\"ok\"}}");
+	octo_response_free(resp);
+	/* An API with nothing cached sees the store is gone. */
+	resp = call(api, "GET", "/health");
+	assert_body(resp, 503, "{\"status\":\"unhealthy\",\"checks\":{\"storage\":\"error\"}}");
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(zero_health_cache_checks_every_time)
+{
+	octo_api *a = health_api(0);
+	char tmp[400];
+	octo_response *resp;
+
+	resp = call(a, "GET", "/health");
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+	tu_rmtree(data_dir);
+	resp = call(a, "GET", "/health");
+	assert_body(resp, 503, "{\"status\":\"unhealthy\",\"checks\":{\"storage\":\"error\"}}");
+	octo_response_free(resp);
+	/* And back as soon as the store is. */
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", data_dir);
+	ck_assert_int_eq(mkdir(data_dir, 0750), 0);
+	ck_assert_int_eq(mkdir(tmp, 0750), 0);
+	resp = call(a, "GET", "/health");
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(unhealthy_result_is_cached_too)
+{
+	octo_api *a = health_api(60000);
+	char tmp[400];
+	octo_response *resp;
+
+	tu_rmtree(data_dir);
+	resp = call(a, "GET", "/health");
+	ck_assert_int_eq(octo_response_status(resp), 503);
+	octo_response_free(resp);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", data_dir);
+	ck_assert_int_eq(mkdir(data_dir, 0750), 0);
+	ck_assert_int_eq(mkdir(tmp, 0750), 0);
+	resp = call(a, "GET", "/health");
+	ck_assert_int_eq(octo_response_status(resp), 503);
+	octo_response_free(resp);
+}
+END_TEST
+
 /* ---- life cycle and arguments -------------------------------------------------- */
 
 typedef struct {
@@ -1604,7 +2371,7 @@ typedef struct {
 	const char *names;  /* what octo_error_last() must mention */
 } bad_options;
 
-#define BAD_OPTION_CASES 7
+#define BAD_OPTION_CASES 10
 
 static bad_options bad_option(int i)
 {
@@ -1642,6 +2409,22 @@ static bad_options bad_option(int i)
 		b.what = "version 2";
 		b.opts.version = OCTO_API_OPTIONS_VERSION + 1;
 		b.names = "version";
+		break;
+	case 7:
+		b.what = "zero url ttl";
+		b.opts.url_ttl_s = 0;
+		b.names = "url_ttl_s";
+		break;
+	case 8:
+		b.what = "15-byte url secret";
+		b.opts.url_secret = (const unsigned char *)"0123456789abcdef";
+		b.opts.url_secret_len = 15;
+		b.names = "url_secret";
+		break;
+	case 9:
+		b.what = "ftp public url";
+		b.opts.public_url = "ftp://x";
+		b.names = "public_url";
 		break;
 	default:
 		b.what = "zero max body";
@@ -1761,6 +2544,11 @@ START_TEST(route_is_the_template_or_unmatched)
 		{ "OPTIONS", "/v1/download/start", "/v1/download/start" },
 		{ "GET", "/v1/download/check/70000", "unmatched" },
 		{ "GET", "/health/", "unmatched" },
+		{ "GET", "/v1/files/x", "/v1/files/{key}" },
+		{ "GET", "/v1/files/downloads/70000.zip", "/v1/files/{key}" },
+		{ "POST", "/v1/files/x", "/v1/files/{key}" },
+		{ "GET", "/v1/files/", "unmatched" },
+		{ "GET", "/v1/files", "unmatched" },
 		{ "GET", "", "unmatched" },
 	};
 	size_t i;
@@ -1874,6 +2662,41 @@ int main(void)
 	tcase_add_test(tc, listed_origin_is_echoed_with_vary);
 	tcase_add_test(tc, unlisted_origin_gets_no_allow_origin);
 	tcase_add_test(tc, listed_origin_is_echoed_on_errors_and_preflight);
+
+	tc = tcase(s, "download urls");
+	tcase_add_test(tc, start_without_a_secret_gives_no_url_even_with_a_host);
+	tcase_add_test(tc, start_with_a_secret_gives_a_signed_url_to_the_host);
+	tcase_add_test(tc, signed_url_lives_url_ttl_s);
+	tcase_add_test(tc, public_url_is_the_base_of_signed_urls);
+	tcase_add_test(tc, missing_file_gets_no_url_with_a_secret);
+	tcase_add_loop_test(tc, unsafe_host_gives_no_url, 0, (int)COUNT(unsafe_hosts));
+	tcase_add_loop_test(tc, unsafe_host_does_not_matter_with_a_public_url, 0,
+	                    (int)COUNT(unsafe_hosts));
+	tcase_add_test(tc, host_of_255_bytes_is_used_and_256_is_not);
+	tcase_add_test(tc, delayed_start_also_gets_a_signed_url);
+	tcase_add_test(tc, new_copies_the_url_secret);
+	tcase_add_test(tc, new_accepts_a_sixteen_byte_secret);
+	tcase_add_test(tc, long_public_url_is_used_whole_or_refused);
+
+	tc = tcase(s, "files");
+	tcase_add_test(tc, signed_url_serves_the_stored_file);
+	tcase_add_test(tc, signed_url_serves_an_empty_file);
+	tcase_add_test(tc, head_on_a_signed_url_answers_200);
+	tcase_add_loop_test(tc, tampered_url_gets_403, 0, TAMPER_CASES);
+	tcase_add_test(tc, expired_url_gets_403);
+	tcase_add_test(tc, valid_signature_for_a_missing_key_gets_404);
+	tcase_add_test(tc, valid_signature_for_a_directory_gets_404);
+	tcase_add_loop_test(tc, valid_signature_for_an_invalid_key_gets_403, 0,
+	                    (int)COUNT(invalid_keys));
+	tcase_add_test(tc, files_without_a_secret_get_403);
+	tcase_add_test(tc, post_on_files_gets_405);
+	tcase_add_test(tc, take_file_on_a_json_response_returns_0);
+	tcase_add_test(tc, untaken_file_is_closed_by_free);
+
+	tc = tcase(s, "health cache");
+	tcase_add_test(tc, health_is_cached_for_health_cache_ms);
+	tcase_add_test(tc, zero_health_cache_checks_every_time);
+	tcase_add_test(tc, unhealthy_result_is_cached_too);
 
 	tc = tcase(s, "life cycle");
 	tcase_add_loop_test(tc, new_refuses_bad_options, 0, BAD_OPTION_CASES);

@@ -20,13 +20,19 @@ static const char *const all_names[] = {
 	"DOWNLOAD_DELAY_ENABLED", "DOWNLOAD_DELAY_MIN_MS", "DOWNLOAD_DELAY_MAX_MS",
 	"LOG_LEVEL", "CORS_ORIGINS",
 	"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-	"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE",
+	"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE", "S3_TLS_VERIFY",
+	"OCTO_STORE_TIMEOUT_MS", "OCTO_STORE_MAX_ATTEMPTS",
+	"DOWNLOAD_URL_TTL_S", "OCTO_HEALTH_CACHE_MS", "OCTO_PUBLIC_URL", "OCTO_URL_SECRET",
 };
 
+/* The S3 variables that mean nothing without S3_BUCKET_NAME. */
 static const char *const s3_names[] = {
 	"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-	"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE",
 };
+
+/* A secret no message could contain by chance. */
+#define SECRET "wJalrXUtnFEMI-K7MDENG-bPxRfiCY-Zq81"
+#define URL_SECRET_32 "0123456789abcdef0123456789ABCDEF"
 
 static settings cfg;
 static char err[512];
@@ -69,15 +75,43 @@ static void load_ok(const envfile *ef)
 /* Loads, expects failure, and checks that nothing stays allocated. */
 static void load_fails(const envfile *ef)
 {
+	int i;
+
 	ck_assert_int_eq(settings_load(&cfg, ef, err, sizeof(err)), -1);
 	ck_assert_ptr_null(cfg.data_dir);
 	ck_assert_ptr_null(cfg.cors_origins);
 	ck_assert_ptr_null(cfg.api.cors_origins);
+	ck_assert_ptr_null(cfg.public_url);
+	ck_assert_ptr_null(cfg.api.public_url);
+	ck_assert_ptr_null(cfg.url_secret);
+	for (i = 0; i < N_ELEMS(cfg.s3_strings); i++)
+		ck_assert_ptr_null(cfg.s3_strings[i]);
 }
 
 static void assert_err_names(const char *name)
 {
 	ck_assert_msg(strstr(err, name) != NULL, "expected \"%s\" in \"%s\"", name, err);
+}
+
+static void assert_err_hides(const char *value)
+{
+	ck_assert_uint_gt(strlen(err), 0);
+	ck_assert_msg(strstr(err, value) == NULL, "\"%s\" leaked into \"%s\"", value, err);
+}
+
+/* A complete S3 configuration for a plain-http endpoint (MinIO-like). */
+static void set_s3(void)
+{
+	set("S3_ENDPOINT", "http://minio:9000");
+	set("S3_ACCESS_KEY_ID", "AKIDTEST");
+	set("S3_SECRET_ACCESS_KEY", SECRET);
+	set("S3_BUCKET_NAME", "files");
+}
+
+/* This machine's libs3 cannot verify TLS peers, so https needs an opt-out. */
+static int libs3_cannot_verify_tls(void)
+{
+	return strstr(octo_store_s3_features(), "tls-verify=no") != NULL;
 }
 
 /* --- defaults --------------------------------------------------------- */
@@ -100,6 +134,27 @@ START_TEST(defaults_apply_when_nothing_is_set)
 	ck_assert_uint_eq(cfg.api.download_delay_max_ms, 120000);
 	ck_assert_str_eq(cfg.cors_origins, "*");
 	ck_assert_ptr_eq(cfg.api.cors_origins, cfg.cors_origins);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(s3_and_url_defaults_apply_when_nothing_is_set)
+{
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.use_s3, 0);
+	ck_assert_ptr_null(cfg.s3.endpoint);
+	ck_assert_ptr_null(cfg.s3.bucket);
+	ck_assert_ptr_null(cfg.s3.access_key_id);
+	ck_assert_ptr_null(cfg.s3.secret_access_key);
+	ck_assert_uint_eq(cfg.s3.timeout_ms, 10000);
+	ck_assert_uint_eq(cfg.s3.max_attempts, 4);
+	ck_assert_int_eq(cfg.s3.tls_verify, 1);
+	ck_assert_int_eq(cfg.s3.force_path_style, 0);
+	ck_assert_uint_eq(cfg.api.url_ttl_s, 3600);
+	ck_assert_uint_eq(cfg.api.health_cache_ms, 1000);
+	ck_assert_ptr_null(cfg.public_url);
+	ck_assert_ptr_null(cfg.api.public_url);
+	ck_assert_ptr_null(cfg.url_secret);
 	settings_free(&cfg);
 }
 END_TEST
@@ -132,6 +187,11 @@ START_TEST(empty_values_count_as_unset)
 	ck_assert_uint_eq(cfg.api.rate_limit_max, 100);
 	ck_assert_int_eq(cfg.api.download_delay_enabled, 1);
 	ck_assert_str_eq(cfg.cors_origins, "*");
+	ck_assert_int_eq(cfg.use_s3, 0);
+	ck_assert_uint_eq(cfg.api.url_ttl_s, 3600);
+	ck_assert_uint_eq(cfg.api.health_cache_ms, 1000);
+	ck_assert_ptr_null(cfg.public_url);
+	ck_assert_ptr_null(cfg.url_secret);
 	settings_free(&cfg);
 }
 END_TEST
@@ -193,6 +253,10 @@ static const setting edge_values[] = {
 	{ "RATE_LIMIT_MAX_REQUESTS", "1000000000" },
 	{ "DOWNLOAD_DELAY_MIN_MS", "0" },
 	{ "DOWNLOAD_DELAY_MAX_MS", "3600000" },
+	{ "DOWNLOAD_URL_TTL_S", "1" },
+	{ "DOWNLOAD_URL_TTL_S", "604800" },
+	{ "OCTO_HEALTH_CACHE_MS", "0" },
+	{ "OCTO_HEALTH_CACHE_MS", "60000" },
 };
 
 START_TEST(range_edges_are_accepted)
@@ -400,6 +464,20 @@ static const setting bad_values[] = {
 	{ "CORS_ORIGINS", "*,https://a.example" },
 	{ "CORS_ORIGINS", "," },
 	{ "CORS_ORIGINS", " , " },
+	{ "DOWNLOAD_URL_TTL_S", "0" },
+	{ "DOWNLOAD_URL_TTL_S", "604801" },
+	{ "DOWNLOAD_URL_TTL_S", "1h" },
+	{ "OCTO_HEALTH_CACHE_MS", "60001" },
+	{ "OCTO_HEALTH_CACHE_MS", "-1" },
+	{ "OCTO_PUBLIC_URL", "ftp://dl.example.com" },
+	{ "OCTO_PUBLIC_URL", "dl.example.com" },
+	{ "OCTO_PUBLIC_URL", "https://" },
+	{ "OCTO_PUBLIC_URL", "https://dl.example.com/files" },
+	{ "OCTO_PUBLIC_URL", "https://dl.example.com//" },
+	{ "OCTO_PUBLIC_URL", "https://user@dl.example.com" },
+	{ "OCTO_PUBLIC_URL", "https://dl.example.com?x=1" },
+	{ "OCTO_URL_SECRET", "x" },
+	{ "OCTO_URL_SECRET", "0123456789abcdef0123456789abcde" },
 };
 
 START_TEST(bad_value_is_refused_naming_the_variable)
@@ -506,24 +584,327 @@ END_TEST
 
 /* --- S3 --------------------------------------------------------------- */
 
-START_TEST(s3_variable_is_refused_as_not_supported_yet)
+START_TEST(s3_variable_without_bucket_is_refused_naming_both)
 {
-	set(s3_names[_i], "x");
+	const char *value = strcmp(s3_names[_i], "S3_ENDPOINT") == 0 ? "http://minio:9000" : SECRET;
+
+	set(s3_names[_i], value);
 	load_fails(NULL);
 	assert_err_names(s3_names[_i]);
-	assert_err_names("S3");
-	assert_err_names("not supported");
+	assert_err_names("S3_BUCKET_NAME");
+	assert_err_hides(SECRET);
 }
 END_TEST
 
-START_TEST(s3_variable_in_envfile_is_refused)
+START_TEST(s3_variable_in_envfile_without_bucket_is_refused)
+{
+	envfile *ef = envfile_of("S3_REGION=eu-west-1\n");
+
+	load_fails(ef);
+	envfile_free(ef);
+	assert_err_names("S3_REGION");
+	assert_err_names("S3_BUCKET_NAME");
+}
+END_TEST
+
+START_TEST(bucket_without_keys_is_refused)
+{
+	set("S3_BUCKET_NAME", "files");
+	load_fails(NULL);
+	assert_err_names("S3_ACCESS_KEY_ID");
+}
+END_TEST
+
+START_TEST(bucket_in_envfile_without_keys_is_refused)
 {
 	envfile *ef = envfile_of("S3_BUCKET_NAME=files\n");
 
 	load_fails(ef);
 	envfile_free(ef);
-	assert_err_names("S3_BUCKET_NAME");
-	assert_err_names("not supported");
+	assert_err_names("S3_ACCESS_KEY_ID");
+}
+END_TEST
+
+START_TEST(bucket_needs_both_keys)
+{
+	set("S3_BUCKET_NAME", "files");
+	set("S3_ACCESS_KEY_ID", "AKIDTEST");
+	load_fails(NULL);
+	assert_err_names("S3_SECRET_ACCESS_KEY");
+	clear_env();
+	set("S3_BUCKET_NAME", "files");
+	set("S3_SECRET_ACCESS_KEY", SECRET);
+	load_fails(NULL);
+	assert_err_names("S3_ACCESS_KEY_ID");
+	assert_err_hides(SECRET);
+}
+END_TEST
+
+START_TEST(bucket_turns_s3_on_with_every_option)
+{
+	set_s3();
+	set("S3_REGION", "eu-central-1");
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.use_s3, 1);
+	ck_assert_uint_eq(cfg.s3.version, OCTO_S3_OPTIONS_VERSION);
+	ck_assert_str_eq(cfg.s3.endpoint, "http://minio:9000");
+	ck_assert_str_eq(cfg.s3.region, "eu-central-1");
+	ck_assert_str_eq(cfg.s3.access_key_id, "AKIDTEST");
+	ck_assert_str_eq(cfg.s3.secret_access_key, SECRET);
+	ck_assert_str_eq(cfg.s3.bucket, "files");
+	ck_assert_int_eq(cfg.s3.force_path_style, 1);
+	ck_assert_int_eq(cfg.s3.tls_verify, 1);
+	ck_assert_uint_eq(cfg.s3.timeout_ms, 10000);
+	ck_assert_uint_eq(cfg.s3.max_attempts, 4);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(s3_region_defaults_to_us_east_1)
+{
+	set_s3();
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.use_s3, 1);
+	ck_assert_str_eq(cfg.s3.region, "us-east-1");
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(s3_settings_come_from_the_envfile)
+{
+	envfile *ef = envfile_of("S3_ENDPOINT=http://127.0.0.1:9000\nS3_REGION=eu-west-3\n"
+	                         "S3_ACCESS_KEY_ID=AKIDFILE\nS3_SECRET_ACCESS_KEY=" SECRET "\n"
+	                         "S3_BUCKET_NAME=from-file\nS3_FORCE_PATH_STYLE=false\n"
+	                         "OCTO_STORE_TIMEOUT_MS=2500\nOCTO_STORE_MAX_ATTEMPTS=7\n");
+
+	load_ok(ef);
+	envfile_free(ef);
+	ck_assert_int_eq(cfg.use_s3, 1);
+	ck_assert_str_eq(cfg.s3.endpoint, "http://127.0.0.1:9000");
+	ck_assert_str_eq(cfg.s3.region, "eu-west-3");
+	ck_assert_str_eq(cfg.s3.access_key_id, "AKIDFILE");
+	ck_assert_str_eq(cfg.s3.secret_access_key, SECRET);
+	ck_assert_str_eq(cfg.s3.bucket, "from-file");
+	ck_assert_int_eq(cfg.s3.force_path_style, 0);
+	ck_assert_uint_eq(cfg.s3.timeout_ms, 2500);
+	ck_assert_uint_eq(cfg.s3.max_attempts, 7);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(without_endpoint_s3_is_aws_with_virtual_hosts)
+{
+	set_s3();
+	ck_assert_int_eq(unsetenv("S3_ENDPOINT"), 0);
+	set("S3_TLS_VERIFY", "false");
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.use_s3, 1);
+	ck_assert_ptr_null(cfg.s3.endpoint);
+	ck_assert_int_eq(cfg.s3.force_path_style, 0);
+	ck_assert_int_eq(cfg.s3.tls_verify, 0);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(force_path_style_can_be_set_either_way)
+{
+	set_s3();
+	set("S3_FORCE_PATH_STYLE", "no");
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.s3.force_path_style, 0);
+	settings_free(&cfg);
+	ck_assert_int_eq(unsetenv("S3_ENDPOINT"), 0);
+	set("S3_TLS_VERIFY", "false");
+	set("S3_FORCE_PATH_STYLE", "TRUE");
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.s3.force_path_style, 1);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(tls_verify_takes_true_and_false_words)
+{
+	set_s3();
+	set("S3_TLS_VERIFY", bools[_i].text);
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.s3.tls_verify, bools[_i].enabled);
+	settings_free(&cfg);
+}
+END_TEST
+
+static const char *const good_endpoints[] = {
+	"http://minio:9000", "http://minio:9000/", "http://127.0.0.1:9000",
+	"http://[::1]:9000", "http://s3.local-net.example",
+};
+
+START_TEST(endpoint_is_kept_as_given)
+{
+	set_s3();
+	set("S3_ENDPOINT", good_endpoints[_i]);
+	load_ok(NULL);
+	ck_assert_str_eq(cfg.s3.endpoint, good_endpoints[_i]);
+	settings_free(&cfg);
+}
+END_TEST
+
+static const char *const bad_endpoints[] = {
+	"minio:9000", "ftp://minio", "http://", "https://", "http://minio:9000/path",
+	"http://minio:9000//", "http://mi nio", "http://user:pw@minio", "http://minio?x=1",
+	"//minio:9000",
+};
+
+START_TEST(bad_endpoint_is_refused_naming_it)
+{
+	set_s3();
+	set("S3_ENDPOINT", bad_endpoints[_i]);
+	load_fails(NULL);
+	assert_err_names("S3_ENDPOINT");
+	assert_err_hides(SECRET);
+}
+END_TEST
+
+/* Values only S3 reads, refused while S3 is otherwise complete. */
+static const setting bad_s3_values[] = {
+	{ "S3_FORCE_PATH_STYLE", "maybe" },
+	{ "S3_FORCE_PATH_STYLE", "on" },
+	{ "S3_TLS_VERIFY", "maybe" },
+	{ "S3_TLS_VERIFY", "off" },
+	{ "OCTO_STORE_TIMEOUT_MS", "99" },
+	{ "OCTO_STORE_TIMEOUT_MS", "600001" },
+	{ "OCTO_STORE_TIMEOUT_MS", "1s" },
+	{ "OCTO_STORE_MAX_ATTEMPTS", "0" },
+	{ "OCTO_STORE_MAX_ATTEMPTS", "11" },
+	{ "OCTO_STORE_MAX_ATTEMPTS", "-1" },
+};
+
+START_TEST(bad_s3_value_is_refused_naming_the_variable)
+{
+	const setting *t = &bad_s3_values[_i];
+
+	set_s3();
+	set(t->name, t->value);
+	load_fails(NULL);
+	ck_assert_msg(strstr(err, t->name) != NULL, "%s=\"%s\": expected the name in \"%s\"",
+	              t->name, t->value, err);
+	assert_err_hides(SECRET);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	const char *value;
+	uint32_t timeout_ms;
+	uint32_t max_attempts;
+} s3_edges[] = {
+	{ "OCTO_STORE_TIMEOUT_MS", "100", 100, 4 },
+	{ "OCTO_STORE_TIMEOUT_MS", "600000", 600000, 4 },
+	{ "OCTO_STORE_MAX_ATTEMPTS", "1", 10000, 1 },
+	{ "OCTO_STORE_MAX_ATTEMPTS", "10", 10000, 10 },
+};
+
+START_TEST(store_timeout_and_attempts_take_their_range_edges)
+{
+	set_s3();
+	set(s3_edges[_i].name, s3_edges[_i].value);
+	load_ok(NULL);
+	ck_assert_uint_eq(cfg.s3.timeout_ms, s3_edges[_i].timeout_ms);
+	ck_assert_uint_eq(cfg.s3.max_attempts, s3_edges[_i].max_attempts);
+	settings_free(&cfg);
+}
+END_TEST
+
+/* https (an https endpoint, or none: AWS) with TLS verification left on
+ * cannot be honoured by a libs3 that does not verify: refuse to start. */
+static void check_https_needs_tls_verify_off(const char *endpoint, const char *verify)
+{
+	clear_env();
+	set_s3();
+	if (endpoint)
+		set("S3_ENDPOINT", endpoint);
+	else
+		ck_assert_int_eq(unsetenv("S3_ENDPOINT"), 0);
+	if (verify)
+		set("S3_TLS_VERIFY", verify);
+	if (libs3_cannot_verify_tls()) {
+		load_fails(NULL);
+		assert_err_names("S3_TLS_VERIFY");
+		assert_err_hides(SECRET);
+	} else {
+		load_ok(NULL);
+		ck_assert_int_eq(cfg.s3.tls_verify, 1);
+		settings_free(&cfg);
+	}
+}
+
+START_TEST(https_with_tls_verify_on_needs_a_verifying_libs3)
+{
+	check_https_needs_tls_verify_off("https://s3.example.com", NULL);
+	check_https_needs_tls_verify_off("https://s3.example.com", "true");
+	check_https_needs_tls_verify_off("https://s3.example.com:8443/", "yes");
+	check_https_needs_tls_verify_off(NULL, NULL);
+	check_https_needs_tls_verify_off(NULL, "1");
+}
+END_TEST
+
+START_TEST(https_with_tls_verify_off_loads)
+{
+	set_s3();
+	set("S3_ENDPOINT", "https://s3.example.com");
+	set("S3_TLS_VERIFY", "false");
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.use_s3, 1);
+	ck_assert_str_eq(cfg.s3.endpoint, "https://s3.example.com");
+	ck_assert_int_eq(cfg.s3.tls_verify, 0);
+	ck_assert_int_eq(cfg.s3.force_path_style, 1);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(http_endpoint_keeps_tls_verify_on)
+{
+	set_s3();
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.s3.tls_verify, 1);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(tls_verify_is_checked_only_with_s3_on)
+{
+	set("S3_TLS_VERIFY", "true");
+	load_ok(NULL);
+	ck_assert_int_eq(cfg.use_s3, 0);
+	settings_free(&cfg);
+}
+END_TEST
+
+/* With the secret set, one other thing wrong (NULL: unset). */
+static const setting secret_leaks[] = {
+	{ "S3_BUCKET_NAME", NULL },
+	{ "S3_ACCESS_KEY_ID", NULL },
+	{ "S3_ENDPOINT", "ftp://minio" },
+	{ "S3_TLS_VERIFY", "maybe" },
+	{ "S3_FORCE_PATH_STYLE", "maybe" },
+	{ "OCTO_STORE_TIMEOUT_MS", "1" },
+	{ "OCTO_STORE_MAX_ATTEMPTS", "99" },
+	{ "PORT", "abc" },
+	{ "LOG_LEVEL", "loud" },
+	{ "OCTO_PUBLIC_URL", "ftp://x" },
+	{ "OCTO_URL_SECRET", "too-short" },
+};
+
+START_TEST(secret_never_appears_in_a_message)
+{
+	const setting *t = &secret_leaks[_i];
+
+	set_s3();
+	if (t->value)
+		set(t->name, t->value);
+	else
+		ck_assert_int_eq(unsetenv(t->name), 0);
+	load_fails(NULL);
+	assert_err_hides(SECRET);
+	assert_err_names(t->name);
 }
 END_TEST
 
@@ -532,6 +913,81 @@ START_TEST(empty_s3_variable_is_ignored)
 	set("S3_ENDPOINT", "");
 	load_ok(NULL);
 	ck_assert_str_eq(cfg.data_dir, "./data");
+	settings_free(&cfg);
+}
+END_TEST
+
+/* --- download URLs and health cache ---------------------------------- */
+
+START_TEST(url_variables_are_read)
+{
+	set("DOWNLOAD_URL_TTL_S", "60");
+	set("OCTO_HEALTH_CACHE_MS", "0");
+	set("OCTO_PUBLIC_URL", "https://dl.example.com");
+	set("OCTO_URL_SECRET", URL_SECRET_32);
+	load_ok(NULL);
+	ck_assert_uint_eq(cfg.api.url_ttl_s, 60);
+	ck_assert_uint_eq(cfg.api.health_cache_ms, 0);
+	ck_assert_str_eq(cfg.public_url, "https://dl.example.com");
+	ck_assert_ptr_eq(cfg.api.public_url, cfg.public_url);
+	ck_assert_str_eq(cfg.url_secret, URL_SECRET_32);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(url_variables_come_from_the_envfile)
+{
+	envfile *ef = envfile_of("DOWNLOAD_URL_TTL_S=604800\nOCTO_HEALTH_CACHE_MS=60000\n"
+	                         "OCTO_PUBLIC_URL=http://[::1]:3000/\n"
+	                         "OCTO_URL_SECRET=" URL_SECRET_32 "\n");
+
+	load_ok(ef);
+	envfile_free(ef);
+	ck_assert_uint_eq(cfg.api.url_ttl_s, 604800);
+	ck_assert_uint_eq(cfg.api.health_cache_ms, 60000);
+	ck_assert_str_eq(cfg.public_url, "http://[::1]:3000/");
+	ck_assert_ptr_eq(cfg.api.public_url, cfg.public_url);
+	ck_assert_str_eq(cfg.url_secret, URL_SECRET_32);
+	settings_free(&cfg);
+}
+END_TEST
+
+static const char *const good_public_urls[] = {
+	"https://dl.example.com", "https://dl.example.com/", "http://127.0.0.1:8080",
+	"http://[::1]:3000", "https://dl-1.example.com:8443/",
+};
+
+START_TEST(public_url_is_kept_as_given)
+{
+	set("OCTO_PUBLIC_URL", good_public_urls[_i]);
+	load_ok(NULL);
+	ck_assert_str_eq(cfg.public_url, good_public_urls[_i]);
+	ck_assert_ptr_eq(cfg.api.public_url, cfg.public_url);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(short_url_secret_is_refused_without_showing_it)
+{
+	static const char short_secret[] = "Kq8-short-url-secret-value-31ch";
+
+	ck_assert_uint_eq(strlen(short_secret), 31);
+	set("OCTO_URL_SECRET", short_secret);
+	load_fails(NULL);
+	assert_err_names("OCTO_URL_SECRET");
+	assert_err_hides(short_secret);
+	assert_err_hides("Kq8");
+}
+END_TEST
+
+START_TEST(long_url_secret_is_accepted)
+{
+	static const char long_secret[] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef+/=";
+
+	set("OCTO_URL_SECRET", long_secret);
+	load_ok(NULL);
+	ck_assert_str_eq(cfg.url_secret, long_secret);
 	settings_free(&cfg);
 }
 END_TEST
@@ -658,6 +1114,44 @@ START_TEST(free_releases_and_clears_the_strings)
 }
 END_TEST
 
+START_TEST(free_releases_the_s3_and_url_strings)
+{
+	int i;
+
+	set_s3();
+	set("S3_REGION", "eu-central-1");
+	set("OCTO_PUBLIC_URL", "https://dl.example.com");
+	set("OCTO_URL_SECRET", URL_SECRET_32);
+	load_ok(NULL);
+	for (i = 0; i < N_ELEMS(cfg.s3_strings); i++)
+		ck_assert_ptr_nonnull(cfg.s3_strings[i]);
+	ck_assert_ptr_nonnull(cfg.public_url);
+	ck_assert_ptr_nonnull(cfg.url_secret);
+	settings_free(&cfg);
+	for (i = 0; i < N_ELEMS(cfg.s3_strings); i++)
+		ck_assert_ptr_null(cfg.s3_strings[i]);
+	ck_assert_ptr_null(cfg.public_url);
+	ck_assert_ptr_null(cfg.api.public_url);
+	ck_assert_ptr_null(cfg.url_secret);
+	settings_free(&cfg); /* a second call finds nothing to free */
+	ck_assert_ptr_null(cfg.s3_strings[3]);
+}
+END_TEST
+
+/* Like api.cors_origins and api.public_url, the S3 options borrow from
+ * the freed strings and must not be left pointing at them. */
+START_TEST(free_leaves_no_dangling_s3_option)
+{
+	set_s3();
+	load_ok(NULL);
+	settings_free(&cfg);
+	ck_assert_ptr_null(cfg.s3.endpoint);
+	ck_assert_ptr_null(cfg.s3.access_key_id);
+	ck_assert_ptr_null(cfg.s3.secret_access_key);
+	ck_assert_ptr_null(cfg.s3.bucket);
+}
+END_TEST
+
 START_TEST(reloading_after_free_works)
 {
 	int i;
@@ -680,11 +1174,13 @@ int main(void)
 	TCase *bad = tcase_create("bad values");
 	TCase *cors = tcase_create("cors");
 	TCase *s3 = tcase_create("s3");
+	TCase *urls = tcase_create("urls");
 	TCase *parsers = tcase_create("parsers");
 	TCase *release = tcase_create("free");
 
 	tcase_add_checked_fixture(defaults, clear_env, NULL);
 	tcase_add_test(defaults, defaults_apply_when_nothing_is_set);
+	tcase_add_test(defaults, s3_and_url_defaults_apply_when_nothing_is_set);
 	tcase_add_test(defaults, empty_envfile_changes_no_default);
 	tcase_add_test(defaults, empty_values_count_as_unset);
 	suite_add_tcase(s, defaults);
@@ -725,10 +1221,39 @@ int main(void)
 	suite_add_tcase(s, cors);
 
 	tcase_add_checked_fixture(s3, clear_env, NULL);
-	tcase_add_loop_test(s3, s3_variable_is_refused_as_not_supported_yet, 0, N_ELEMS(s3_names));
-	tcase_add_test(s3, s3_variable_in_envfile_is_refused);
+	tcase_add_loop_test(s3, s3_variable_without_bucket_is_refused_naming_both, 0,
+	                    N_ELEMS(s3_names));
+	tcase_add_test(s3, s3_variable_in_envfile_without_bucket_is_refused);
+	tcase_add_test(s3, bucket_without_keys_is_refused);
+	tcase_add_test(s3, bucket_in_envfile_without_keys_is_refused);
+	tcase_add_test(s3, bucket_needs_both_keys);
+	tcase_add_test(s3, bucket_turns_s3_on_with_every_option);
+	tcase_add_test(s3, s3_region_defaults_to_us_east_1);
+	tcase_add_test(s3, s3_settings_come_from_the_envfile);
+	tcase_add_test(s3, without_endpoint_s3_is_aws_with_virtual_hosts);
+	tcase_add_test(s3, force_path_style_can_be_set_either_way);
+	tcase_add_loop_test(s3, tls_verify_takes_true_and_false_words, 0, N_ELEMS(bools));
+	tcase_add_loop_test(s3, endpoint_is_kept_as_given, 0, N_ELEMS(good_endpoints));
+	tcase_add_loop_test(s3, bad_endpoint_is_refused_naming_it, 0, N_ELEMS(bad_endpoints));
+	tcase_add_loop_test(s3, bad_s3_value_is_refused_naming_the_variable, 0,
+	                    N_ELEMS(bad_s3_values));
+	tcase_add_loop_test(s3, store_timeout_and_attempts_take_their_range_edges, 0,
+	                    N_ELEMS(s3_edges));
+	tcase_add_test(s3, https_with_tls_verify_on_needs_a_verifying_libs3);
+	tcase_add_test(s3, https_with_tls_verify_off_loads);
+	tcase_add_test(s3, http_endpoint_keeps_tls_verify_on);
+	tcase_add_test(s3, tls_verify_is_checked_only_with_s3_on);
+	tcase_add_loop_test(s3, secret_never_appears_in_a_message, 0, N_ELEMS(secret_leaks));
 	tcase_add_test(s3, empty_s3_variable_is_ignored);
 	suite_add_tcase(s, s3);
+
+	tcase_add_checked_fixture(urls, clear_env, NULL);
+	tcase_add_test(urls, url_variables_are_read);
+	tcase_add_test(urls, url_variables_come_from_the_envfile);
+	tcase_add_loop_test(urls, public_url_is_kept_as_given, 0, N_ELEMS(good_public_urls));
+	tcase_add_test(urls, short_url_secret_is_refused_without_showing_it);
+	tcase_add_test(urls, long_url_secret_is_accepted);
+	suite_add_tcase(s, urls);
 
 	tcase_add_checked_fixture(parsers, clear_env, NULL);
 	tcase_add_loop_test(parsers, parse_port_accepts_zero_to_65535, 0, N_ELEMS(good_ports));
@@ -745,6 +1270,8 @@ int main(void)
 
 	tcase_add_checked_fixture(release, clear_env, NULL);
 	tcase_add_test(release, free_releases_and_clears_the_strings);
+	tcase_add_test(release, free_releases_the_s3_and_url_strings);
+	tcase_add_test(release, free_leaves_no_dangling_s3_option);
 	tcase_add_test(release, reloading_after_free_works);
 	suite_add_tcase(s, release);
 	return tu_run(s);

@@ -347,7 +347,8 @@ static int local_list(octo_store *store, const char *prefix, const char *start_a
 	walk_dir(&w, s->root, "");
 	if (w.failed)
 		rc = octo__error(OCTO_ENOMEM, "out of memory");
-	qsort(w.items, w.count, sizeof(*w.items), cmp_listed);
+	if (w.count > 1) /* qsort() must not see NULL, which no match leaves */
+		qsort(w.items, w.count, sizeof(*w.items), cmp_listed);
 	n = w.count < max_keys ? w.count : max_keys;
 	for (i = 0; rc == 0 && i < n; i++)
 		if (cb(w.items[i].key, &w.items[i].info, payload) != 0)

@@ -77,6 +77,7 @@ typedef struct {
 	octo_store_data_cb data_cb;
 	void *payload;
 	uint64_t received;
+	uint64_t expected;  /* where this attempt's body ends */
 	char etag[80];
 	int aborted;
 	/* list */
@@ -126,6 +127,8 @@ static S3Status on_properties(const S3ResponseProperties *p, void *data)
 		c->info->mtime = p->lastModified > 0 ? p->lastModified : 0;
 		snprintf(c->info->etag, sizeof(c->info->etag), "%s", p->eTag ? p->eTag : "");
 	}
+	if (c->data_cb)
+		c->expected = c->received + p->contentLength;
 	/* A resumed read must continue the same version of the object. */
 	if (p->eTag && !c->etag[0])
 		snprintf(c->etag, sizeof(c->etag), "%s", p->eTag);
@@ -140,6 +143,14 @@ static void on_complete(S3Status status, const S3ErrorDetails *e, void *data)
 	c->detail[0] = '\0';
 	if (status != S3StatusOK && e && e->message)
 		snprintf(c->detail, sizeof(c->detail), ": %s", e->message);
+	/* libs3 reports a body cut short (curl's CURLE_PARTIAL_FILE) as a
+	 * success: a read that got less than announced failed, and the next
+	 * attempt resumes it. */
+	if (status == S3StatusOK && c->data_cb && c->received < c->expected) {
+		c->status = S3StatusConnectionFailed;
+		snprintf(c->detail, sizeof(c->detail), ": the connection closed %llu bytes early",
+		         (unsigned long long)(c->expected - c->received));
+	}
 }
 
 static int on_put_data(int size, char *buffer, void *data)
@@ -237,6 +248,7 @@ static void issue_get(call *c, S3RequestContext *ctx, uint32_t budget_ms)
 
 	(void)budget_ms;
 	bucket_context(c->s, &b);
+	c->expected = 0;
 	if (c->received > 0 && c->etag[0])
 		cond.ifMatchETag = c->etag;
 	S3_get_object(&b, c->key, cond.ifMatchETag ? &cond : NULL, c->received, 0, ctx,
@@ -305,9 +317,13 @@ static void run_attempt(call *c, issue_fn issue, uint64_t deadline)
 	S3_destroy_request_context(ctx); /* aborts whatever is still running */
 }
 
+/* S3StatusInternalError is what libs3 makes of most curl errors, among
+ * them a connection reset or closed without an answer (CURLE_RECV_ERROR,
+ * CURLE_SEND_ERROR, CURLE_GOT_NOTHING): a server going away, not a bug. */
 static int transient(S3Status st)
 {
-	return S3_status_is_retryable(st) || st == S3StatusErrorInternalError ||
+	return S3_status_is_retryable(st) || st == S3StatusInternalError ||
+	       st == S3StatusErrorInternalError ||
 	       st == S3StatusErrorSlowDown ||
 	       st == S3StatusErrorRequestTimeout || st == S3StatusErrorOperationAborted ||
 	       st == S3StatusInterrupted || st == S3StatusHttpErrorUnknown;

@@ -1,5 +1,6 @@
 /* Object storage over a local directory: opening, keys, the object
- * round trip, atomic replacement, health checks and concurrent use. */
+ * round trip, atomic replacement, health checks and concurrent use, then
+ * the contract every backend keeps (store_contract.c). */
 #include "config.h"
 
 #include <dirent.h>
@@ -17,6 +18,7 @@
 
 #include <octopus/octopus.h>
 
+#include "store_contract.h"
 #include "testutil.h"
 
 /* Every test gets a fresh temporary directory; `dir` is where the store
@@ -762,6 +764,36 @@ static int can_mount_small_fs(void)
 	return rc == CHILD_OK;
 }
 
+/* ---- the storage contract ------------------------------------------- */
+
+/* Each contract test gets a store in its own fresh temporary directory. */
+static char contract_base[256];
+
+static octo_store *open_contract_store(void)
+{
+	char path[300];
+	octo_store *s = NULL;
+
+	tu_mkdtemp(contract_base);
+	snprintf(path, sizeof(path), "%s/store", contract_base);
+	ck_assert_int_eq(octo_store_open_local(&s, path), 0);
+	return s;
+}
+
+static void close_contract_store(octo_store *s)
+{
+	octo_store_free(s);
+	tu_rmtree(contract_base);
+}
+
+static const store_contract local_contract = {
+	.name = "contract_local",
+	.open = open_contract_store,
+	.close = close_contract_store,
+	.presign = 0,                   /* the HTTP API serves local files */
+	.key_max = OCTO_STORE_KEY_MAX,
+};
+
 /* ---- suite ---------------------------------------------------------- */
 
 static TCase *store_tcase(const char *name, void (*fixture)(void))
@@ -838,6 +870,8 @@ int main(void)
 	tcase_add_test(tc, many_threads_put_distinct_keys_concurrently);
 	tcase_add_test(tc, readers_see_the_old_or_the_new_object_never_a_mix);
 	suite_add_tcase(s, tc);
+
+	suite_add_tcase(s, store_contract_tcase(&local_contract));
 
 	if (can_mount_small_fs()) {
 		tc = store_tcase("full_device", setup);

@@ -7,7 +7,8 @@
  * call is bounded in time (S3: the timeout in its options, retries
  * included). Keys are 1..1024 bytes of [A-Za-z0-9._-] segments of 1..255
  * bytes joined by '/'; no segment may start with '.', so a key never
- * escapes the store. Invalid keys give OCTO_EINVAL.
+ * escapes the store. Invalid keys give OCTO_EINVAL, and so does a put of
+ * a 1024-byte key on S3 (libs3 lists keys of at most 1023 bytes).
  *
  * Errors: OCTO_ENOTFOUND (no such object), OCTO_EUNAVAILABLE (the backend
  * is unreachable or did not answer in time: try again later), OCTO_EDENIED

@@ -727,6 +727,7 @@ START_TEST(start_waits_without_blocking_other_requests)
 	ck_assert_int_ge(int_member(doc, "processingTimeMs"), 300);
 	str_member(doc, "message");
 	/* The URL really downloads the stored bytes. */
+	reply_free(&rh);
 	ck_assert_int_eq(fetch(str_member(doc, "downloadUrl"), &rh), 200);
 	ck_assert_uint_eq(rh.body_len, 99);
 	ck_assert_int_eq(memcmp(rh.body, stored, 99), 0);

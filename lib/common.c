@@ -32,6 +32,8 @@ const char *octo_strerror(int code)
 	case OCTO_EUNAVAILABLE: return "service unavailable";
 	case OCTO_EDENIED: return "access denied";
 	case OCTO_EABORTED: return "aborted by callback";
+	case OCTO_EBUSY: return "busy: queue full";
+	case OCTO_ECONFLICT: return "conflict with the current state";
 	default: return "unknown error code";
 	}
 }

@@ -44,7 +44,9 @@ typedef enum {
 	OCTO_EUNSUPPORTED = -10, /* not supported by this build or backend */
 	OCTO_EUNAVAILABLE = -11, /* a service is unreachable or timed out; retry later */
 	OCTO_EDENIED = -12,      /* credentials or permissions refused */
-	OCTO_EABORTED = -13      /* a caller's callback asked to stop */
+	OCTO_EABORTED = -13,     /* a caller's callback asked to stop */
+	OCTO_EBUSY = -14,        /* a bounded queue is full; retry later */
+	OCTO_ECONFLICT = -15     /* the request conflicts with the current state */
 } octo_error_code;
 
 /* A static English description of an error code; never NULL. */

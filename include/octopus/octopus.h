@@ -7,6 +7,7 @@
 #include "octopus/common.h"
 #include "octopus/store.h"
 #include "octopus/json.h"
+#include "octopus/job.h"
 #include "octopus/api.h"
 
 #endif

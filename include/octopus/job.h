@@ -1,0 +1,123 @@
+/* Download jobs: a durable queue of files to prepare, worked by a bounded
+ * pool of threads, observable while it runs.
+ *
+ * An engine owns jobs over a store (borrowed: it must outlive the engine)
+ * and a processor, the caller's function that prepares one file. Every
+ * job is written to the store as "jobs/<id>.json" before
+ * octo_engine_submit() returns and on every change of state, so a
+ * restarted engine resumes whatever was unfinished (files in flight are
+ * prepared again: processors must be idempotent).
+ *
+ * States: a file is pending, processing, completed, failed or cancelled;
+ * a job is queued, processing, then completed (every file completed),
+ * partial (some completed, some failed), failed (none completed) or
+ * cancelled.
+ *
+ * Threads: every function may be called from any thread. Snapshots are
+ * JSON text the caller owns and releases with octo_free(). */
+#ifndef OCTOPUS_JOB_H
+#define OCTOPUS_JOB_H
+
+#include "common.h"
+#include "store.h"
+
+OCTO_BEGIN_DECL
+
+typedef struct octo_engine octo_engine;
+typedef struct octo_task octo_task;
+
+#define OCTO_JOB_ID_LEN 36          /* a UUID in text */
+#define OCTO_JOB_FILES_MAX 1000
+
+/* Prepares one file: makes the object octo_task_key() exist in
+ * octo_task_store(). Returns 0, or a negative OCTO_E* code: the file is
+ * tried again (up to max_attempts) unless the code is OCTO_EABORTED
+ * after octo_task_should_stop(). Runs on a worker thread. */
+typedef int (*octo_processor)(octo_task *task, void *payload);
+
+OCTO_EXTERN int64_t octo_task_file_id(const octo_task *task);
+OCTO_EXTERN octo_store *octo_task_store(const octo_task *task);
+/* "downloads/<file_id>.zip": where the prepared file belongs. Borrowed. */
+OCTO_EXTERN const char *octo_task_key(const octo_task *task);
+/* Which attempt this is, from 1. */
+OCTO_EXTERN unsigned octo_task_attempt(const octo_task *task);
+/* Reports progress, a fraction in [0, 1]. */
+OCTO_EXTERN void octo_task_progress(octo_task *task, double fraction);
+/* 1 when the task should stop now: cancelled, past its time limit, or the
+ * engine is shutting down. */
+OCTO_EXTERN int octo_task_should_stop(const octo_task *task);
+/* Waits up to `ms`, returning early (1) when the task should stop. */
+OCTO_EXTERN int octo_task_sleep(octo_task *task, uint32_t ms);
+
+typedef struct {
+	unsigned int version;       /* OCTO_ENGINE_OPTIONS_VERSION */
+	unsigned workers;           /* threads preparing files */
+	size_t queue_max;           /* files waiting at most; more: OCTO_EBUSY */
+	unsigned max_attempts;      /* tries per file */
+	uint32_t file_timeout_ms;   /* time limit of one attempt */
+	uint32_t backoff_base_ms;   /* retry after base * 2^(attempt-1) ... */
+	uint32_t backoff_cap_ms;    /* ... capped here */
+	uint32_t progress_persist_ms; /* progress is written at most this often */
+} octo_engine_options;
+
+#define OCTO_ENGINE_OPTIONS_VERSION 1
+#define OCTO_ENGINE_OPTIONS_INIT \
+	{ OCTO_ENGINE_OPTIONS_VERSION, 4, 10000, 3, 300000, 1000, 30000, 1000 }
+
+/* Creates an engine; no thread runs until octo_engine_start(). */
+OCTO_EXTERN int octo_engine_new(octo_engine **out, octo_store *store,
+                                octo_processor processor, void *payload,
+                                const octo_engine_options *opts);
+
+/* Loads every unfinished job from the store (records that cannot be read
+ * are skipped: their ids and reasons are counted in *skipped when it is
+ * not NULL), queues their files, and starts the workers. A job resumed
+ * is never refused for a full queue. */
+OCTO_EXTERN int octo_engine_start(octo_engine *engine, size_t *skipped);
+
+/* Accepts a job of `count` file ids (1..OCTO_JOB_FILES_MAX, each in
+ * [10000, 100000000]) and writes it durably before returning its id in
+ * `job_id` (OCTO_JOB_ID_LEN + 1 bytes). OCTO_EBUSY when the queue lacks
+ * room for its files; OCTO_ESHUTDOWN after octo_engine_shutdown(). */
+OCTO_EXTERN int octo_engine_submit(octo_engine *engine, const int64_t *file_ids,
+                                   size_t count, char *job_id);
+
+/* The job's state as JSON:
+ * {"jobId","status","totalFileIds","completedFileIds","failedFileIds",
+ *  "progress","files":[{"file_id","status","progress","attempts","size",
+ *  "error"}],"createdAt","updatedAt","seq"}. `seq` grows with every
+ * change. OCTO_ENOTFOUND for an unknown id. */
+OCTO_EXTERN int octo_engine_snapshot(octo_engine *engine, const char *job_id,
+                                     char **json);
+
+/* The change counter of a job, cheaper than a snapshot. */
+OCTO_EXTERN int octo_engine_seq(octo_engine *engine, const char *job_id,
+                                uint64_t *seq);
+
+/* Cancels a job: pending files are cancelled, running ones asked to stop.
+ * Idempotent; a finished job stays as it was. OCTO_ENOTFOUND if unknown. */
+OCTO_EXTERN int octo_engine_cancel(octo_engine *engine, const char *job_id);
+
+/* Called after every change of a job, on the thread that made it; must
+ * be quick and must not call back into the engine. */
+typedef void (*octo_engine_listener)(const char *job_id, uint64_t seq,
+                                     int finished, void *payload);
+OCTO_EXTERN void octo_engine_set_listener(octo_engine *engine,
+                                          octo_engine_listener fn, void *payload);
+
+/* Files waiting in the queue, and the median time of the last prepared
+ * files in ms (0 before any): inputs for Retry-After estimates. */
+OCTO_EXTERN void octo_engine_stats(octo_engine *engine, size_t *queued,
+                                   uint32_t *median_file_ms, unsigned *workers);
+
+/* Stops accepting jobs, lets running files finish for up to `grace_ms`,
+ * then asks them to stop; unfinished files stay pending in the store for
+ * the next start. Idempotent. */
+OCTO_EXTERN void octo_engine_shutdown(octo_engine *engine, uint32_t grace_ms);
+
+/* Shuts down (grace 0) and frees. NULL-safe. */
+OCTO_EXTERN void octo_engine_free(octo_engine *engine);
+
+OCTO_END_DECL
+
+#endif

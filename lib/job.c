@@ -1,0 +1,1009 @@
+/* The job engine: jobs in a hash table, file tasks in one FIFO queue,
+ * worker threads, and a record per job in the store.
+ *
+ * One mutex guards all in-memory state. Store I/O never runs under it:
+ * a change bumps the job's seq and renders its record under the lock,
+ * then writes it outside; per job, a record is written only if no newer
+ * one was, so records never go back in time. */
+#include "config.h"
+#include "internal.h"
+
+#include <octopus/job.h>
+#include <octopus/json.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUCKETS 4096
+#define DURATIONS 64
+#define RECORD_VERSION 2
+#define FILE_ID_MIN 10000
+#define FILE_ID_MAX 100000000
+
+typedef enum { F_PENDING, F_PROCESSING, F_COMPLETED, F_FAILED, F_CANCELLED } file_state;
+typedef enum { J_QUEUED, J_PROCESSING, J_COMPLETED, J_PARTIAL, J_FAILED, J_CANCELLED } job_state;
+
+static const char *const file_names[] = { "pending", "processing", "completed", "failed",
+                                          "cancelled" };
+static const char *const job_names[] = { "queued", "processing", "completed", "partial",
+                                         "failed", "cancelled" };
+
+typedef struct {
+	int64_t file_id;
+	file_state state;
+	unsigned attempts;
+	double progress;
+	int64_t size;   /* -1: unknown */
+	char *error;
+} job_file;
+
+typedef struct job {
+	struct job *next;        /* hash chain */
+	char id[OCTO_JOB_ID_LEN + 1];
+	job_state state;
+	int cancelled;
+	char created[OCTO__TIMESTAMP_LEN + 1];
+	char updated[OCTO__TIMESTAMP_LEN + 1];
+	uint64_t seq;            /* grows with every change */
+	uint64_t persisted_seq;  /* newest record written; under persist_lock */
+	uint64_t persisted_ms;   /* when progress was last written */
+	pthread_mutex_t persist_lock;
+	size_t count;
+	job_file *files;
+} job;
+
+typedef struct item {
+	struct item *next;
+	job *j;
+	size_t index;
+	uint64_t not_before;     /* monotonic ms: retries wait for their backoff */
+} item;
+
+struct octo_task {
+	octo_engine *e;
+	job *j;
+	size_t index;
+	int64_t file_id;
+	char key[64];
+	unsigned attempt;
+	uint64_t deadline;
+};
+
+struct octo_engine {
+	octo_store *store;
+	octo_processor processor;
+	void *payload;
+	octo_engine_options opts;
+	pthread_mutex_t lock;
+	pthread_cond_t work;     /* a task may be due */
+	pthread_cond_t tick;     /* cancel or shutdown: sleeping tasks wake */
+	pthread_cond_t idle;     /* a file finished: shutdown may go on */
+	job *buckets[BUCKETS];
+	item *head, *tail;
+	size_t queued;           /* items in the queue, plus reservations */
+	unsigned running;        /* files being prepared */
+	pthread_t *threads;
+	unsigned thread_count;
+	int accepting;           /* 0 once shutdown began */
+	int hard_stop;           /* running tasks must stop */
+	octo_engine_listener listener;
+	void *listener_payload;
+	uint32_t durations[DURATIONS];
+	size_t duration_count;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static size_t hash_id(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	while (*id)
+		h = (h ^ (unsigned char)*id++) * 16777619u;
+	return h % BUCKETS;
+}
+
+static job *find_job(octo_engine *e, const char *id)
+{
+	job *j;
+
+	if (!id || strlen(id) != OCTO_JOB_ID_LEN)
+		return NULL;
+	for (j = e->buckets[hash_id(id)]; j; j = j->next)
+		if (strcmp(j->id, id) == 0)
+			return j;
+	return NULL;
+}
+
+static void add_job(octo_engine *e, job *j)
+{
+	size_t b = hash_id(j->id);
+
+	j->next = e->buckets[b];
+	e->buckets[b] = j;
+}
+
+static void free_job(job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->count; i++)
+		free(j->files[i].error);
+	free(j->files);
+	pthread_mutex_destroy(&j->persist_lock);
+	free(j);
+}
+
+static job *new_job(size_t count)
+{
+	job *j = calloc(1, sizeof(*j));
+
+	if (!j || !(j->files = calloc(count, sizeof(*j->files)))) {
+		free(j);
+		return NULL;
+	}
+	j->count = count;
+	pthread_mutex_init(&j->persist_lock, NULL);
+	return j;
+}
+
+static void deadline_ts(uint64_t until_ms, struct timespec *ts)
+{
+	uint64_t now = octo__monotonic_ms(), wait = until_ms > now ? until_ms - now : 0;
+
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(wait / 1000);
+	ts->tv_nsec += (long)(wait % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int enqueue(octo_engine *e, job *j, size_t index, uint64_t not_before)
+{
+	item *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	it->j = j;
+	it->index = index;
+	it->not_before = not_before;
+	if (e->tail)
+		e->tail->next = it;
+	else
+		e->head = it;
+	e->tail = it;
+	e->queued++;
+	pthread_cond_signal(&e->work);
+	return 0;
+}
+
+/* Takes the first task that is due; else *wake_at says when one will be. */
+static item *dequeue_due(octo_engine *e, uint64_t now, uint64_t *wake_at)
+{
+	item **link = &e->head, *prev = NULL;
+
+	*wake_at = UINT64_MAX;
+	for (; *link; prev = *link, link = &(*link)->next) {
+		item *it = *link;
+		if (it->not_before > now) {
+			if (it->not_before < *wake_at)
+				*wake_at = it->not_before;
+			continue;
+		}
+		*link = it->next;
+		if (e->tail == it)
+			e->tail = prev;
+		e->queued--;
+		return it;
+	}
+	return NULL;
+}
+
+/* ---- state and records --------------------------------------------------- */
+
+static int file_done(file_state s)
+{
+	return s == F_COMPLETED || s == F_FAILED || s == F_CANCELLED;
+}
+
+static int job_done(job_state s)
+{
+	return s >= J_COMPLETED;
+}
+
+static job_state compute_state(const job *j)
+{
+	size_t i, completed = 0, failed = 0, done = 0, started = 0;
+
+	if (j->cancelled)
+		return J_CANCELLED;
+	for (i = 0; i < j->count; i++) {
+		file_state s = j->files[i].state;
+		completed += s == F_COMPLETED;
+		failed += s == F_FAILED;
+		done += file_done(s);
+		started += s != F_PENDING || j->files[i].attempts > 0;
+	}
+	if (done < j->count)
+		return started ? J_PROCESSING : J_QUEUED;
+	if (completed == j->count)
+		return J_COMPLETED;
+	return completed == 0 ? J_FAILED : J_PARTIAL;
+}
+
+static void write_file(octo_json_writer *w, const job_file *f)
+{
+	octo_json_write_object_begin(w);
+	octo_json_write_key(w, "file_id");
+	octo_json_write_int(w, f->file_id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, file_names[f->state]);
+	octo_json_write_key(w, "progress");
+	/* Progress in thousandths: JSON integers keep records exact. */
+	octo_json_write_int(w, (int64_t)(f->progress * 1000.0 + 0.5));
+	octo_json_write_key(w, "attempts");
+	octo_json_write_int(w, f->attempts);
+	octo_json_write_key(w, "size");
+	if (f->size >= 0)
+		octo_json_write_int(w, f->size);
+	else
+		octo_json_write_null(w);
+	octo_json_write_key(w, "error");
+	if (f->error)
+		octo_json_write_string(w, f->error);
+	else
+		octo_json_write_null(w);
+	octo_json_write_object_end(w);
+}
+
+static void write_counts(octo_json_writer *w, const job *j)
+{
+	size_t i, completed = 0, failed = 0;
+	double progress = 0;
+
+	for (i = 0; i < j->count; i++) {
+		completed += j->files[i].state == F_COMPLETED;
+		failed += j->files[i].state == F_FAILED;
+		progress += file_done(j->files[i].state) ? 1.0 : j->files[i].progress;
+	}
+	octo_json_write_key(w, "totalFileIds");
+	octo_json_write_int(w, (int64_t)j->count);
+	octo_json_write_key(w, "completedFileIds");
+	octo_json_write_int(w, (int64_t)completed);
+	octo_json_write_key(w, "failedFileIds");
+	octo_json_write_int(w, (int64_t)failed);
+	octo_json_write_key(w, "progress");
+	octo_json_write_int(w, (int64_t)(progress * 1000.0 / (double)j->count + 0.5));
+}
+
+/* The job as JSON: the record in the store and the snapshot callers get
+ * are the same text, so what a client sees is what survives a crash.
+ * Progress values are in thousandths (0..1000). */
+static char *render(const job *j)
+{
+	octo_json_writer *w;
+	char *text = NULL;
+	size_t i;
+
+	if (octo_json_writer_new(&w) < 0)
+		return NULL;
+	octo_json_write_object_begin(w);
+	octo_json_write_key(w, "version");
+	octo_json_write_int(w, RECORD_VERSION);
+	octo_json_write_key(w, "jobId");
+	octo_json_write_string(w, j->id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, job_names[j->state]);
+	write_counts(w, j);
+	octo_json_write_key(w, "files");
+	octo_json_write_array_begin(w);
+	for (i = 0; i < j->count; i++)
+		write_file(w, &j->files[i]);
+	octo_json_write_array_end(w);
+	octo_json_write_key(w, "createdAt");
+	octo_json_write_string(w, j->created);
+	octo_json_write_key(w, "updatedAt");
+	octo_json_write_string(w, j->updated);
+	octo_json_write_key(w, "seq");
+	octo_json_write_int(w, (int64_t)j->seq);
+	octo_json_write_object_end(w);
+	if (octo_json_writer_finish(w, &text, NULL) < 0)
+		text = NULL;
+	octo_json_writer_free(w);
+	return text;
+}
+
+static void record_key(const job *j, char *out, size_t size)
+{
+	snprintf(out, size, "jobs/%s.json", j->id);
+}
+
+/* A change made under the lock, to write and announce once it is let go. */
+typedef struct {
+	job *j;
+	char *record;   /* NULL: announce only */
+	uint64_t seq;
+	int finished;
+} change;
+
+/* Under the lock: counts a change of `j`; renders the record when it must
+ * be written now (`persist`). */
+static void note_change(octo_engine *e, job *j, int persist, change *c)
+{
+	j->state = compute_state(j);
+	j->seq++;
+	octo__timestamp(j->updated);
+	c->j = j;
+	c->seq = j->seq;
+	c->finished = job_done(j->state);
+	c->record = NULL;
+	if (persist || c->finished) {
+		c->record = render(j);
+		j->persisted_ms = octo__monotonic_ms();
+	}
+	(void)e;
+}
+
+/* Outside the lock: writes the record (unless a newer one was) and tells
+ * the listener. A failed write is retried by the next change; resumption
+ * after a crash then redoes the file, which processors allow. */
+static int publish(octo_engine *e, change *c)
+{
+	char key[64];
+	int rc = 0;
+
+	if (c->record) {
+		record_key(c->j, key, sizeof(key));
+		pthread_mutex_lock(&c->j->persist_lock);
+		if (c->seq > c->j->persisted_seq) {
+			rc = octo_store_put(e->store, key, c->record, strlen(c->record));
+			if (rc == 0)
+				c->j->persisted_seq = c->seq;
+		}
+		pthread_mutex_unlock(&c->j->persist_lock);
+		free(c->record);
+		c->record = NULL;
+	}
+	if (e->listener)
+		e->listener(c->j->id, c->seq, c->finished, e->listener_payload);
+	return rc;
+}
+
+/* ---- tasks ------------------------------------------------------------------ */
+
+int64_t octo_task_file_id(const octo_task *task)
+{
+	return task->file_id;
+}
+
+octo_store *octo_task_store(const octo_task *task)
+{
+	return task->e->store;
+}
+
+const char *octo_task_key(const octo_task *task)
+{
+	return task->key;
+}
+
+unsigned octo_task_attempt(const octo_task *task)
+{
+	return task->attempt;
+}
+
+static int should_stop_locked(const octo_task *t)
+{
+	return t->j->cancelled || t->e->hard_stop || octo__monotonic_ms() >= t->deadline;
+}
+
+int octo_task_should_stop(const octo_task *task)
+{
+	int stop;
+
+	pthread_mutex_lock(&task->e->lock);
+	stop = should_stop_locked(task);
+	pthread_mutex_unlock(&task->e->lock);
+	return stop;
+}
+
+int octo_task_sleep(octo_task *task, uint32_t ms)
+{
+	octo_engine *e = task->e;
+	uint64_t until = octo__monotonic_ms() + ms;
+	struct timespec ts;
+	int stop;
+
+	pthread_mutex_lock(&e->lock);
+	while (!(stop = should_stop_locked(task)) && octo__monotonic_ms() < until) {
+		deadline_ts(until < task->deadline ? until : task->deadline, &ts);
+		pthread_cond_timedwait(&e->tick, &e->lock, &ts);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return stop;
+}
+
+void octo_task_progress(octo_task *task, double fraction)
+{
+	octo_engine *e = task->e;
+	job_file *f;
+	change c;
+	int persist;
+
+	if (!(fraction >= 0.0))
+		fraction = 0.0; /* NaN too */
+	if (fraction > 1.0)
+		fraction = 1.0;
+	pthread_mutex_lock(&e->lock);
+	f = &task->j->files[task->index];
+	if (f->state != F_PROCESSING || (int)(fraction * 1000) == (int)(f->progress * 1000)) {
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	f->progress = fraction;
+	persist = octo__monotonic_ms() - task->j->persisted_ms >= e->opts.progress_persist_ms;
+	note_change(e, task->j, persist, &c);
+	pthread_mutex_unlock(&e->lock);
+	publish(e, &c);
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+static uint32_t backoff_ms(const octo_engine *e, unsigned attempt)
+{
+	uint64_t ms = (uint64_t)e->opts.backoff_base_ms << (attempt < 20 ? attempt - 1 : 19);
+	uint32_t r = 0;
+
+	if (ms > e->opts.backoff_cap_ms)
+		ms = e->opts.backoff_cap_ms;
+	octo__random(&r, sizeof(r));
+	return (uint32_t)(ms / 2 + r % (ms / 2 + 1)); /* jitter spreads retries */
+}
+
+static void record_duration(octo_engine *e, uint64_t ms)
+{
+	e->durations[e->duration_count % DURATIONS] = (uint32_t)(ms > UINT32_MAX ? UINT32_MAX : ms);
+	e->duration_count++;
+}
+
+static void set_error(job_file *f, const char *msg)
+{
+	free(f->error);
+	f->error = msg ? strdup(msg) : NULL;
+}
+
+/* Under the lock: what the processor's result means for the file. */
+static void settle(octo_engine *e, octo_task *t, int rc, int64_t size, uint64_t took_ms,
+                   const char *why)
+{
+	job_file *f = &t->j->files[t->index];
+	char msg[300];
+
+	f->progress = rc == 0 ? 1.0 : f->progress;
+	if (rc == 0) {
+		f->state = F_COMPLETED;
+		f->size = size;
+		set_error(f, NULL);
+		record_duration(e, took_ms);
+	} else if (t->j->cancelled) {
+		f->state = F_CANCELLED;
+	} else if (e->hard_stop) {
+		f->state = F_PENDING; /* shutting down: the next start redoes it */
+		f->attempts--;
+		f->progress = 0;
+	} else {
+		snprintf(msg, sizeof(msg), "%s (attempt %u of %u)", why, f->attempts,
+		         e->opts.max_attempts);
+		set_error(f, msg);
+		if (f->attempts < e->opts.max_attempts) {
+			f->state = F_PENDING;
+			f->progress = 0;
+			enqueue(e, t->j, t->index, octo__monotonic_ms() + backoff_ms(e, f->attempts));
+		} else {
+			f->state = F_FAILED;
+		}
+	}
+}
+
+static void prepare(octo_engine *e, octo_task *t)
+{
+	uint64_t started = octo__monotonic_ms();
+	octo_object_info info;
+	char why[256] = "";
+	int rc;
+	change c;
+
+	octo__error_clear();
+	rc = e->processor(t, e->payload);
+	if (rc == 0 && (rc = octo_store_head(e->store, t->key, &info)) < 0)
+		snprintf(why, sizeof(why), "the processor left no object: %s", octo_strerror(rc));
+	else if (rc < 0)
+		snprintf(why, sizeof(why), "%s%s%s", octo_strerror(rc),
+		         octo_error_last()[0] ? ": " : "", octo_error_last());
+	if (rc < 0 && octo__monotonic_ms() >= t->deadline)
+		snprintf(why, sizeof(why), "timed out after %" PRIu32 " ms", e->opts.file_timeout_ms);
+	pthread_mutex_lock(&e->lock);
+	settle(e, t, rc, rc == 0 ? (int64_t)info.size : -1, octo__monotonic_ms() - started, why);
+	e->running--;
+	note_change(e, t->j, 1, &c);
+	pthread_cond_broadcast(&e->idle);
+	pthread_mutex_unlock(&e->lock);
+	publish(e, &c);
+}
+
+/* Under the lock: turns a queue item into a task, or NULL when the file
+ * no longer needs work (its job was cancelled meanwhile). */
+static int start_task(octo_engine *e, item *it, octo_task *t, change *c)
+{
+	job_file *f = &it->j->files[it->index];
+
+	if (it->j->cancelled || f->state != F_PENDING)
+		return 0;
+	f->state = F_PROCESSING;
+	f->attempts++;
+	f->progress = 0;
+	memset(t, 0, sizeof(*t));
+	t->e = e;
+	t->j = it->j;
+	t->index = it->index;
+	t->file_id = f->file_id;
+	t->attempt = f->attempts;
+	t->deadline = octo__monotonic_ms() + e->opts.file_timeout_ms;
+	snprintf(t->key, sizeof(t->key), "downloads/%" PRId64 ".zip", f->file_id);
+	e->running++;
+	note_change(e, it->j, 1, c);
+	return 1;
+}
+
+static void *worker_main(void *arg)
+{
+	octo_engine *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	while (e->accepting) {
+		uint64_t wake_at;
+		item *it = dequeue_due(e, octo__monotonic_ms(), &wake_at);
+		octo_task t;
+		change c;
+		int go;
+
+		if (!it) {
+			struct timespec ts;
+			deadline_ts(wake_at == UINT64_MAX ? octo__monotonic_ms() + 60000 : wake_at, &ts);
+			pthread_cond_timedwait(&e->work, &e->lock, &ts);
+			continue;
+		}
+		go = start_task(e, it, &t, &c);
+		free(it);
+		if (!go)
+			continue;
+		pthread_mutex_unlock(&e->lock);
+		publish(e, &c);
+		prepare(e, &t);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+/* ---- the public calls ---------------------------------------------------------- */
+
+static int check_ids(const int64_t *ids, size_t count)
+{
+	size_t i;
+
+	if (!ids || count < 1 || count > OCTO_JOB_FILES_MAX)
+		return octo__error(OCTO_EINVAL, "a job has 1 to %d files", OCTO_JOB_FILES_MAX);
+	for (i = 0; i < count; i++)
+		if (ids[i] < FILE_ID_MIN || ids[i] > FILE_ID_MAX)
+			return octo__error(OCTO_EINVAL, "file id %" PRId64 " is out of range", ids[i]);
+	return 0;
+}
+
+int octo_engine_submit(octo_engine *e, const int64_t *ids, size_t count, char *job_id)
+{
+	char *record;
+	char key[64];
+	size_t i;
+	job *j;
+	int rc;
+
+	octo__error_clear();
+	if ((rc = check_ids(ids, count)) < 0)
+		return rc;
+	if (!(j = new_job(count)))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	if ((rc = octo__uuid4(j->id)) < 0) {
+		free_job(j);
+		return rc;
+	}
+	octo__timestamp(j->created);
+	memcpy(j->updated, j->created, sizeof(j->updated));
+	for (i = 0; i < count; i++) {
+		j->files[i].file_id = ids[i];
+		j->files[i].size = -1;
+	}
+	j->seq = 1;
+	pthread_mutex_lock(&e->lock);
+	rc = !e->accepting ? octo__error(OCTO_ESHUTDOWN, "the engine is shutting down")
+	     : e->queued + count > e->opts.queue_max
+	             ? octo__error(OCTO_EBUSY, "the queue is full (%zu files waiting)", e->queued)
+	             : 0;
+	if (rc == 0)
+		e->queued += count; /* held while the record is written */
+	pthread_mutex_unlock(&e->lock);
+	if (rc < 0) {
+		free_job(j);
+		return rc;
+	}
+	/* Durable before anyone hears of the job. */
+	record = render(j);
+	record_key(j, key, sizeof(key));
+	rc = record ? octo_store_put(e->store, key, record, strlen(record))
+	            : octo__error(OCTO_ENOMEM, "out of memory");
+	free(record);
+	pthread_mutex_lock(&e->lock);
+	e->queued -= count;
+	if (rc == 0) {
+		j->persisted_seq = 1;
+		add_job(e, j); /* the engine owns it from here */
+		for (i = 0; i < count && rc == 0; i++)
+			rc = enqueue(e, j, i, 0);
+		memcpy(job_id, j->id, OCTO_JOB_ID_LEN + 1);
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (rc < 0 && j->persisted_seq == 0)
+		free_job(j);
+	return rc;
+}
+
+int octo_engine_snapshot(octo_engine *e, const char *job_id, char **json)
+{
+	job *j;
+
+	octo__error_clear();
+	pthread_mutex_lock(&e->lock);
+	j = find_job(e, job_id);
+	*json = j ? render(j) : NULL;
+	pthread_mutex_unlock(&e->lock);
+	if (!j)
+		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
+	return *json ? 0 : octo__error(OCTO_ENOMEM, "out of memory");
+}
+
+int octo_engine_seq(octo_engine *e, const char *job_id, uint64_t *seq)
+{
+	job *j;
+
+	pthread_mutex_lock(&e->lock);
+	j = find_job(e, job_id);
+	if (j)
+		*seq = j->seq;
+	pthread_mutex_unlock(&e->lock);
+	return j ? 0 : octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
+}
+
+int octo_engine_cancel(octo_engine *e, const char *job_id)
+{
+	change c;
+	size_t i;
+	job *j;
+
+	octo__error_clear();
+	pthread_mutex_lock(&e->lock);
+	j = find_job(e, job_id);
+	if (!j || job_done(j->state)) {
+		pthread_mutex_unlock(&e->lock);
+		return j ? 0 : octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
+	}
+	j->cancelled = 1;
+	for (i = 0; i < j->count; i++)
+		if (j->files[i].state == F_PENDING)
+			j->files[i].state = F_CANCELLED;
+	note_change(e, j, 1, &c);
+	pthread_cond_broadcast(&e->tick); /* running files stop promptly */
+	pthread_mutex_unlock(&e->lock);
+	return publish(e, &c);
+}
+
+void octo_engine_set_listener(octo_engine *e, octo_engine_listener fn, void *payload)
+{
+	pthread_mutex_lock(&e->lock);
+	e->listener = fn;
+	e->listener_payload = payload;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void octo_engine_stats(octo_engine *e, size_t *queued, uint32_t *median_file_ms,
+                       unsigned *workers)
+{
+	uint32_t copy[DURATIONS];
+	size_t n;
+
+	pthread_mutex_lock(&e->lock);
+	n = e->duration_count < DURATIONS ? e->duration_count : DURATIONS;
+	memcpy(copy, e->durations, n * sizeof(*copy));
+	if (queued)
+		*queued = e->queued;
+	if (workers)
+		*workers = e->opts.workers;
+	pthread_mutex_unlock(&e->lock);
+	qsort(copy, n, sizeof(*copy), cmp_u32);
+	if (median_file_ms)
+		*median_file_ms = n ? copy[n / 2] : 0;
+}
+
+/* ---- resuming from the store --------------------------------------------------- */
+
+static int parse_state(const char *name, const char *const *names, int n)
+{
+	int i;
+
+	for (i = 0; name && i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int copy_text(const octo_json_value *v, char *out, size_t size)
+{
+	const char *s;
+
+	if (octo_json_string(v, &s) < 0 || strlen(s) >= size)
+		return -1;
+	memcpy(out, s, strlen(s) + 1);
+	return 0;
+}
+
+/* Reads one file of a version 2 record. */
+static int load_file(const octo_json_value *v, job_file *f)
+{
+	const char *state = NULL, *error = NULL;
+	int64_t n;
+	int st;
+
+	if (octo_json_int(octo_json_get(v, "file_id"), &f->file_id) < 0 ||
+	    f->file_id < FILE_ID_MIN || f->file_id > FILE_ID_MAX ||
+	    octo_json_string(octo_json_get(v, "status"), &state) < 0 ||
+	    (st = parse_state(state, file_names, 5)) < 0)
+		return -1;
+	f->state = (file_state)st;
+	f->attempts = octo_json_int(octo_json_get(v, "attempts"), &n) == 0 && n > 0 && n < 1000
+	                      ? (unsigned)n : 0;
+	f->size = octo_json_int(octo_json_get(v, "size"), &n) == 0 && n >= 0 ? n : -1;
+	f->progress = 0;
+	if (octo_json_string(octo_json_get(v, "error"), &error) == 0 && !(f->error = strdup(error)))
+		return -1;
+	if (f->state == F_COMPLETED)
+		f->progress = 1.0;
+	return 0;
+}
+
+/* A record read back may be corrupt or hostile: everything is checked. */
+static job *load_job(const octo_json_value *root)
+{
+	const octo_json_value *files = octo_json_get(root, "files");
+	const octo_json_value *ids = octo_json_get(root, "fileIds");
+	const char *status = NULL;
+	int64_t version = 0, seq = 1, n;
+	size_t i, count;
+	job *j;
+
+	if (octo_json_int(octo_json_get(root, "version"), &version) < 0 ||
+	    (version != 1 && version != RECORD_VERSION))
+		return NULL;
+	count = octo_json_size(version == 1 ? ids : files);
+	if (count < 1 || count > OCTO_JOB_FILES_MAX || !(j = new_job(count)))
+		return NULL;
+	if (copy_text(octo_json_get(root, "jobId"), j->id, sizeof(j->id)) < 0 ||
+	    strlen(j->id) != OCTO_JOB_ID_LEN ||
+	    copy_text(octo_json_get(root, "createdAt"), j->created, sizeof(j->created)) < 0 ||
+	    octo_json_string(octo_json_get(root, "status"), &status) < 0)
+		goto bad;
+	if (copy_text(octo_json_get(root, "updatedAt"), j->updated, sizeof(j->updated)) < 0)
+		memcpy(j->updated, j->created, sizeof(j->updated));
+	for (i = 0; i < count; i++) {
+		job_file *f = &j->files[i];
+		if (version == 1) { /* the first format: ids only, all pending */
+			if (octo_json_int(octo_json_at(ids, i), &n) < 0 || n < FILE_ID_MIN || n > FILE_ID_MAX)
+				goto bad;
+			f->file_id = n;
+			f->size = -1;
+		} else if (load_file(octo_json_at(files, i), f) < 0) {
+			goto bad;
+		}
+	}
+	j->cancelled = strcmp(status, "cancelled") == 0;
+	if (octo_json_int(octo_json_get(root, "seq"), &seq) < 0 || seq < 1)
+		seq = 1;
+	j->seq = j->persisted_seq = (uint64_t)seq;
+	j->state = compute_state(j);
+	return j;
+bad:
+	free_job(j);
+	return NULL;
+}
+
+typedef struct {
+	octo_engine *e;
+	char last[OCTO_STORE_KEY_MAX + 1];
+	size_t skipped;
+	int failed;
+} resume;
+
+/* Under the lock: adopts a loaded job and queues what it has left. Files
+ * that were in flight when the process died are simply pending again. */
+static void adopt(octo_engine *e, job *j)
+{
+	size_t i;
+
+	add_job(e, j);
+	if (job_done(j->state))
+		return;
+	for (i = 0; i < j->count; i++) {
+		if (j->files[i].state == F_PROCESSING)
+			j->files[i].state = F_PENDING;
+		if (j->files[i].state == F_PENDING)
+			enqueue(e, j, i, 0);
+	}
+}
+
+static int resume_one(const char *key, const octo_object_info *info, void *payload)
+{
+	resume *r = payload;
+	octo_json *doc = NULL;
+	char *text = NULL;
+	size_t len;
+	job *j = NULL;
+
+	(void)info;
+	snprintf(r->last, sizeof(r->last), "%s", key);
+	if (octo_store_get(r->e->store, key, &text, &len) == 0 &&
+	    octo_json_parse(&doc, text, len) == 0)
+		j = load_job(octo_json_root(doc));
+	octo_json_free(doc);
+	octo_free(text);
+	pthread_mutex_lock(&r->e->lock);
+	if (j && find_job(r->e, j->id)) {
+		free_job(j); /* a duplicate id: keep the first */
+		j = NULL;
+	}
+	if (j)
+		adopt(r->e, j);
+	else
+		r->skipped++;
+	pthread_mutex_unlock(&r->e->lock);
+	return 0;
+}
+
+static int resume_all(octo_engine *e, size_t *skipped)
+{
+	resume r;
+	int more = 1, rc = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.e = e;
+	while (more && rc == 0)
+		rc = octo_store_list(e->store, "jobs/", r.last, 1000, resume_one, &r, &more);
+	if (skipped)
+		*skipped = r.skipped;
+	return rc;
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+int octo_engine_new(octo_engine **out, octo_store *store, octo_processor processor,
+                    void *payload, const octo_engine_options *opts)
+{
+	static const octo_engine_options defaults = OCTO_ENGINE_OPTIONS_INIT;
+	pthread_condattr_t attr;
+	octo_engine *e;
+
+	octo__error_clear();
+	if (!opts)
+		opts = &defaults;
+	if (!out || !store || !processor)
+		return octo__error(OCTO_EINVAL, "an engine needs a store and a processor");
+	if (opts->version != OCTO_ENGINE_OPTIONS_VERSION || opts->workers < 1 ||
+	    opts->workers > 1024 || opts->queue_max < 1 || opts->max_attempts < 1 ||
+	    opts->file_timeout_ms < 1 || opts->backoff_cap_ms < opts->backoff_base_ms)
+		return octo__error(OCTO_EINVAL, "invalid engine options");
+	if (!(e = calloc(1, sizeof(*e))))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	e->store = store;
+	e->processor = processor;
+	e->payload = payload;
+	e->opts = *opts;
+	e->accepting = 1;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->work, &attr);
+	pthread_cond_init(&e->tick, &attr);
+	pthread_cond_init(&e->idle, &attr);
+	pthread_condattr_destroy(&attr);
+	*out = e;
+	return 0;
+}
+
+int octo_engine_start(octo_engine *e, size_t *skipped)
+{
+	unsigned i;
+	int rc;
+
+	octo__error_clear();
+	if (e->threads)
+		return octo__error(OCTO_EINVAL, "the engine is already started");
+	if ((rc = resume_all(e, skipped)) < 0)
+		return rc;
+	if (!(e->threads = calloc(e->opts.workers, sizeof(*e->threads))))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	for (i = 0; i < e->opts.workers; i++) {
+		if (pthread_create(&e->threads[i], NULL, worker_main, e) != 0)
+			break;
+		e->thread_count++;
+	}
+	return e->thread_count ? 0 : octo__error(OCTO_ERROR, "cannot start worker threads");
+}
+
+void octo_engine_shutdown(octo_engine *e, uint32_t grace_ms)
+{
+	uint64_t until = octo__monotonic_ms() + grace_ms;
+	struct timespec ts;
+	unsigned i;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->accepting = 0; /* workers take no more files */
+	pthread_cond_broadcast(&e->work);
+	while (e->running > 0 && octo__monotonic_ms() < until) {
+		deadline_ts(until, &ts);
+		pthread_cond_timedwait(&e->idle, &e->lock, &ts);
+	}
+	e->hard_stop = 1; /* what still runs is asked to stop */
+	pthread_cond_broadcast(&e->tick);
+	pthread_mutex_unlock(&e->lock);
+	for (i = 0; i < e->thread_count; i++)
+		pthread_join(e->threads[i], NULL);
+	e->thread_count = 0;
+}
+
+void octo_engine_free(octo_engine *e)
+{
+	size_t b;
+	item *it;
+
+	if (!e)
+		return;
+	octo_engine_shutdown(e, 0);
+	free(e->threads);
+	while ((it = e->head) != NULL) {
+		e->head = it->next;
+		free(it);
+	}
+	for (b = 0; b < BUCKETS; b++) {
+		while (e->buckets[b]) {
+			job *j = e->buckets[b];
+			e->buckets[b] = j->next;
+			free_job(j);
+		}
+	}
+	pthread_cond_destroy(&e->work);
+	pthread_cond_destroy(&e->tick);
+	pthread_cond_destroy(&e->idle);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}

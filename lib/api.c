@@ -380,6 +380,7 @@ typedef struct {
 	octo_api_done_cb done;
 	void *payload;
 	int deferred; /* the handler will call done later */
+	char params[2][OCTO__UUID_LEN + 16]; /* {jobId}, {fileId} of the path */
 } call;
 
 static octo_json_writer *writer_or_fail(octo_response *r)
@@ -565,6 +566,57 @@ static int validate_file_ids(const octo_json_value *ids, char *msg, size_t size)
 	return 0;
 }
 
+/* Seconds until a client's work is likely done: the files ahead of it and
+ * its own, spread over the workers, at the median time of recent files. */
+static uint32_t retry_after_s(const octo_api *api, size_t own_files)
+{
+	uint32_t median_ms;
+	unsigned workers;
+	size_t queued;
+	uint64_t s;
+
+	octo_engine_stats(api->opts.engine, &queued, &median_ms, &workers);
+	if (median_ms == 0)
+		median_ms = 2000; /* nothing measured yet */
+	s = ((uint64_t)(queued + own_files) * median_ms / (workers ? workers : 1) + 999) / 1000;
+	return s < 1 ? 1 : s > 3600 ? 3600 : (uint32_t)s;
+}
+
+static void submit_job(call *c, const octo_json_value *ids)
+{
+	int64_t list[FILE_IDS_MAX];
+	char job_id[OCTO_JOB_ID_LEN + 1];
+	size_t i, n = octo_json_size(ids);
+	octo_json_writer *w;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		octo_json_int(octo_json_at(ids, i), &list[i]);
+	rc = octo_engine_submit(c->api->opts.engine, list, n, job_id);
+	if (rc == OCTO_EBUSY || rc == OCTO_ESHUTDOWN) {
+		add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(c->api, n));
+		set_error(c->resp, 503, rc == OCTO_EBUSY ? "queue_full" : "shutting_down",
+		          rc == OCTO_EBUSY ? "Too many files are waiting; retry later"
+		                           : "The service is shutting down");
+		return;
+	}
+	if (rc < 0) {
+		storage_error(c->resp, rc);
+		return;
+	}
+	if (!(w = writer_or_fail(c->resp)))
+		return;
+	add_header(c->resp, "Location", "/v1/download/status/%s", job_id);
+	add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(c->api, 0));
+	octo_json_write_key(w, "jobId");
+	octo_json_write_string(w, job_id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, "queued");
+	octo_json_write_key(w, "totalFileIds");
+	octo_json_write_int(w, (int64_t)n);
+	finish_object(c->resp, 202, w);
+}
+
 static void handle_initiate(call *c)
 {
 	const octo_json_value *ids = octo_json_get(c->body, "file_ids");
@@ -574,6 +626,10 @@ static void handle_initiate(call *c)
 
 	if (validate_file_ids(ids, msg, sizeof(msg)) < 0) {
 		set_error(c->resp, 400, "validation_error", "%s", msg);
+		return;
+	}
+	if (c->api->opts.engine) {
+		submit_job(c, ids);
 		return;
 	}
 	if (octo__uuid4(job_id) < 0) {
@@ -765,6 +821,198 @@ static void complete_start(octo_api *api, int64_t file_id, uint64_t started_ms,
 	free(url);
 }
 
+/* ---- jobs --------------------------------------------------------------- */
+
+static int uuid_shaped(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < OCTO__UUID_LEN; i++) {
+		char c = s[i];
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return s[OCTO__UUID_LEN] == '\0';
+}
+
+/* The engine's snapshot of the job in c->params[0], parsed; or an error
+ * response and NULL. */
+static octo_json *load_snapshot(call *c)
+{
+	octo_json *doc = NULL;
+	char *text = NULL;
+	int rc;
+
+	if (!c->api->opts.engine) {
+		set_error(c->resp, 404, "not_found", "Jobs are not served here");
+		return NULL;
+	}
+	if (!uuid_shaped(c->params[0])) {
+		set_error(c->resp, 400, "validation_error", "jobId must be a UUID");
+		return NULL;
+	}
+	rc = octo_engine_snapshot(c->api->opts.engine, c->params[0], &text);
+	if (rc == OCTO_ENOTFOUND) {
+		set_error(c->resp, 404, "not_found", "No job %s", c->params[0]);
+		return NULL;
+	}
+	if (rc < 0 || octo_json_parse(&doc, text, strlen(text)) < 0)
+		c->resp->failed = 1;
+	octo_free(text);
+	return doc;
+}
+
+static void copy_member(octo_json_writer *w, const octo_json_value *obj, const char *key)
+{
+	const octo_json_value *v = octo_json_get(obj, key);
+	const char *str;
+	int64_t n;
+
+	octo_json_write_key(w, key);
+	if (octo_json_int(v, &n) == 0)
+		octo_json_write_int(w, n);
+	else if (octo_json_string(v, &str) == 0)
+		octo_json_write_string(w, str);
+	else
+		octo_json_write_null(w);
+}
+
+static void write_fraction(octo_json_writer *w, const octo_json_value *obj)
+{
+	int64_t thousandths = 0;
+
+	octo_json_int(octo_json_get(obj, "progress"), &thousandths);
+	octo_json_write_key(w, "progress");
+	octo_json_write_double(w, (double)thousandths / 1000.0);
+}
+
+/* One file of a status: a completed file gets a URL signed now, so a URL
+ * read from a status is never stale, with its expiry beside it. */
+static void write_status_file(call *c, octo_json_writer *w, const char *base,
+                              const octo_json_value *f)
+{
+	const char *state = "";
+	char key[64], expires[OCTO__TIMESTAMP_LEN + 1] = "", *url = NULL;
+	int64_t file_id = 0;
+
+	octo_json_int(octo_json_get(f, "file_id"), &file_id);
+	octo_json_string(octo_json_get(f, "status"), &state);
+	if (strcmp(state, "completed") == 0) {
+		object_key(file_id, key, sizeof(key));
+		url = download_url(c->api, base, key);
+		octo__timestamp_after(c->api->opts.url_ttl_s, expires);
+	}
+	octo_json_write_object_begin(w);
+	copy_member(w, f, "file_id");
+	copy_member(w, f, "status");
+	write_fraction(w, f);
+	copy_member(w, f, "attempts");
+	octo_json_write_key(w, "downloadUrl");
+	if (url)
+		octo_json_write_string(w, url);
+	else
+		octo_json_write_null(w);
+	octo_json_write_key(w, "expiresAt");
+	if (url)
+		octo_json_write_string(w, expires);
+	else
+		octo_json_write_null(w);
+	copy_member(w, f, "size");
+	copy_member(w, f, "error");
+	octo_json_write_object_end(w);
+	free(url);
+}
+
+static void write_status(call *c, octo_json *doc, int status)
+{
+	static const char *const counts[] = { "jobId", "status", "totalFileIds",
+	                                      "completedFileIds", "failedFileIds" };
+	const octo_json_value *root = octo_json_root(doc), *files = octo_json_get(root, "files");
+	char base[300];
+	octo_json_writer *w = writer_or_fail(c->resp);
+	size_t i;
+
+	if (!w)
+		return;
+	if (base_url(c->api, c->req, base, sizeof(base)) < 0)
+		base[0] = '\0';
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		copy_member(w, root, counts[i]);
+	write_fraction(w, root);
+	octo_json_write_key(w, "files");
+	octo_json_write_array_begin(w);
+	for (i = 0; i < octo_json_size(files); i++)
+		write_status_file(c, w, base[0] ? base : NULL, octo_json_at(files, i));
+	octo_json_write_array_end(w);
+	copy_member(w, root, "createdAt");
+	copy_member(w, root, "updatedAt");
+	finish_object(c->resp, status, w);
+}
+
+static void handle_status(call *c)
+{
+	octo_json *doc = load_snapshot(c);
+
+	if (doc)
+		write_status(c, doc, 200);
+	octo_json_free(doc);
+}
+
+static void handle_cancel(call *c)
+{
+	octo_json *doc;
+
+	if (c->api->opts.engine && uuid_shaped(c->params[0]) &&
+	    octo_engine_cancel(c->api->opts.engine, c->params[0]) < 0 &&
+	    octo_error_last()[0] && strstr(octo_error_last(), "no job") == NULL) {
+		storage_error(c->resp, OCTO_EIO);
+		return;
+	}
+	if ((doc = load_snapshot(c)) != NULL)
+		write_status(c, doc, 200);
+	octo_json_free(doc);
+}
+
+/* 302 to a fresh URL of one file of a job, once it is ready. */
+static void handle_job_file(call *c)
+{
+	const octo_json_value *files, *f;
+	char *end, key[64], base[300], *url;
+	const char *state = "";
+	long long file_id = strtoll(c->params[1], &end, 10);
+	octo_json *doc = load_snapshot(c);
+	int64_t id;
+	size_t i;
+
+	if (!doc)
+		return;
+	files = octo_json_get(octo_json_root(doc), "files");
+	for (i = 0, f = NULL; i < octo_json_size(files); i++)
+		if (octo_json_int(octo_json_get(octo_json_at(files, i), "file_id"), &id) == 0 &&
+		    *end == '\0' && id == file_id)
+			f = octo_json_at(files, i);
+	octo_json_string(octo_json_get(f, "status"), &state);
+	if (!f) {
+		set_error(c->resp, 404, "not_found", "Job %s has no file %.20s", c->params[0],
+		          c->params[1]);
+	} else if (strcmp(state, "completed") != 0) {
+		set_error(c->resp, 409, "not_ready", "File %lld is %s, not ready", file_id, state);
+	} else {
+		object_key(file_id, key, sizeof(key));
+		if (base_url(c->api, c->req, base, sizeof(base)) < 0)
+			base[0] = '\0';
+		if (!(url = download_url(c->api, base[0] ? base : NULL, key))) {
+			set_error(c->resp, 503, "storage_unavailable", "No download URL can be made");
+		} else {
+			c->resp->status = 302;
+			add_header(c->resp, "Location", "%s", url);
+			free(url);
+		}
+	}
+	octo_json_free(doc);
+}
+
 static void finalize(octo_response *r)
 {
 	static const char fallback[] =
@@ -885,41 +1133,79 @@ static void *timer_main(void *arg)
 
 /* ---- routing ------------------------------------------------------------ */
 
-enum { M_GET = 1, M_POST = 2 };
+enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
 
+/* Templates match segment by segment: "{jobId}" and "{fileId}" match one
+ * segment each, "{key}" the rest of the path. Literal routes come first,
+ * so /v1/download/check never reads as a job id. */
 typedef struct {
-	const char *path;    /* exact path, or a prefix when `template` ends in '}' */
 	const char *template;
 	int methods;
 	void (*handler)(call *c);
+	int uuid_first; /* the first parameter must look like a UUID to match */
 } route;
 
+/* /v1/download/nope is no job path (404); /v1/download/status/nope is a
+ * status request with a bad id (400). */
 static const route routes[] = {
-	{ "/", "/", M_GET, handle_root },
-	{ "/health", "/health", M_GET, handle_health },
-	{ "/v1/download/check", "/v1/download/check", M_POST, handle_check },
-	{ "/v1/download/initiate", "/v1/download/initiate", M_POST, handle_initiate },
-	{ "/v1/download/start", "/v1/download/start", M_POST, handle_start },
-	{ FILES_PREFIX, FILES_PREFIX "{key}", M_GET, handle_file },
+	{ "/", M_GET, handle_root, 0 },
+	{ "/health", M_GET, handle_health, 0 },
+	{ "/v1/download/check", M_POST, handle_check, 0 },
+	{ "/v1/download/initiate", M_POST, handle_initiate, 0 },
+	{ "/v1/download/start", M_POST, handle_start, 0 },
+	{ "/v1/download/status/{jobId}", M_GET, handle_status, 0 },
+	{ "/v1/download/{jobId}", M_DELETE, handle_cancel, 1 },
+	{ "/v1/download/{jobId}/files/{fileId}", M_GET, handle_job_file, 1 },
+	{ FILES_PREFIX "{key}", M_GET, handle_file, 0 },
 };
 
-static const route *find_route(const char *path)
+/* Does `path` fit `tpl`? Parameters go to params[]. */
+static int match(const char *tpl, const char *path, char (*params)[OCTO__UUID_LEN + 16])
 {
+	int p = 0;
+
+	while (*tpl && *path) {
+		if (*tpl == '{') {
+			size_t n = strcspn(path, "/");
+			int rest = strncmp(tpl, "{key}", 5) == 0;
+			if (rest)
+				return 1;
+			if (n == 0 || n >= sizeof(params[0]) || p >= 2)
+				return 0;
+			memcpy(params[p], path, n);
+			params[p][n] = '\0';
+			p++;
+			path += n;
+			tpl = strchr(tpl, '}') + 1;
+			continue;
+		}
+		if (*tpl++ != *path++)
+			return 0;
+	}
+	return *tpl == '\0' && *path == '\0';
+}
+
+static const route *find_route(const char *path, char (*params)[OCTO__UUID_LEN + 16])
+{
+	char ignored[2][OCTO__UUID_LEN + 16];
 	size_t i;
 
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const route *rt = &routes[i];
-		int prefix = rt->template[strlen(rt->template) - 1] == '}';
-		if (prefix ? strncmp(path, rt->path, strlen(rt->path)) == 0 && path[strlen(rt->path)]
-		           : strcmp(rt->path, path) == 0)
-			return rt;
-	}
+	if (!params)
+		params = ignored;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (match(routes[i].template, path, params) &&
+		    (!routes[i].uuid_first || uuid_shaped(params[0])))
+			return &routes[i];
 	return NULL;
 }
 
 static const char *allow_list(const route *rt)
 {
-	return rt->methods == M_GET ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+	switch (rt->methods) {
+	case M_GET: return "GET, HEAD, OPTIONS";
+	case M_POST: return "POST, OPTIONS";
+	default: return "DELETE, OPTIONS";
+	}
 }
 
 static int method_bit(const char *method)
@@ -928,6 +1214,8 @@ static int method_bit(const char *method)
 		return M_GET;
 	if (strcmp(method, "POST") == 0)
 		return M_POST;
+	if (strcmp(method, "DELETE") == 0)
+		return M_DELETE;
 	return 0;
 }
 
@@ -972,7 +1260,7 @@ static int read_body(call *c, octo_json **doc)
 static void dispatch(call *c)
 {
 	const octo_request *req = c->req;
-	const route *rt = find_route(req->path);
+	const route *rt = find_route(req->path, c->params);
 	octo_json *doc = NULL;
 	int bit;
 
@@ -1022,8 +1310,8 @@ int octo_api_handle(octo_api *api, const octo_request *req,
 	else if (octo__uuid4(c.resp->request_id) < 0)
 		c.resp->failed = 1;
 	add_common_headers(api, req, c.resp);
-	if (find_route(req->path))
-		c.resp->route = find_route(req->path)->template; /* 429s get their label too */
+	if (find_route(req->path, NULL))
+		c.resp->route = find_route(req->path, NULL)->template; /* 429s get their label too */
 	if (rate_limit(api, req, c.resp) == 0)
 		dispatch(&c);
 	if (c.deferred)

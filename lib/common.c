@@ -121,6 +121,15 @@ void octo__timestamp(char out[OCTO__TIMESTAMP_LEN + 1])
 	         (int)(ts.tv_nsec / 1000000L));
 }
 
+void octo__timestamp_after(uint32_t seconds, char out[OCTO__TIMESTAMP_LEN + 1])
+{
+	time_t t = time(NULL) + (time_t)seconds;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, OCTO__TIMESTAMP_LEN + 1, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}
+
 char *octo__strdup(const char *s)
 {
 	char *copy = strdup(s);

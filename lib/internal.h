@@ -28,6 +28,9 @@ uint64_t octo__monotonic_ms(void);
 #define OCTO__TIMESTAMP_LEN 24
 void octo__timestamp(char out[OCTO__TIMESTAMP_LEN + 1]);
 
+/* The same for `seconds` from now (whole seconds: ".000Z"). */
+void octo__timestamp_after(uint32_t seconds, char out[OCTO__TIMESTAMP_LEN + 1]);
+
 /* strdup that records OCTO_ENOMEM on failure. */
 char *octo__strdup(const char *s);
 

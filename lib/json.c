@@ -6,6 +6,8 @@
 #include <octopus/json.h>
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
@@ -454,6 +456,23 @@ void octo_json_write_int(octo_json_writer *w, int64_t n)
 		return;
 	value_expected(w);
 	check(w, yajl_gen_integer(w->gen, (long long)n));
+	value_written(w);
+}
+
+void octo_json_write_double(octo_json_writer *w, double d)
+{
+	char text[32];
+	int n;
+
+	if (w->failed)
+		return;
+	if (!isfinite(d)) {
+		w->failed = 1;
+		return;
+	}
+	value_expected(w);
+	n = snprintf(text, sizeof(text), "%.6g", d);
+	check(w, yajl_gen_number(w->gen, text, (size_t)n));
 	value_written(w);
 }
 

@@ -24,7 +24,6 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	octo_api *api;
 	const settings *cfg;
-	MHD_socket listen_fd;
 	_Atomic unsigned int in_flight; /* requests between headers and completion */
 };
 
@@ -441,17 +440,16 @@ void http_stop(http_server *srv)
 
 	if (!srv)
 		return;
-	srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
 	/* Requests waiting on a timer are answered now, then in-flight ones
 	 * get a bounded grace period to finish; idle keep-alive connections
-	 * hold no request and are simply closed. */
+	 * hold no request and are simply closed. The listener stays open
+	 * meanwhile: libmicrohttpd 0.9.75 aborts in MHD_quiesce_daemon() with
+	 * an epoll thread pool ("Failed to remove listen FD from epoll set"). */
 	octo_api_shutdown(srv->api);
 	while (srv->in_flight > 0 && waited_ms < DRAIN_TIMEOUT_MS) {
 		nanosleep(&tick, NULL);
 		waited_ms += 10;
 	}
 	MHD_stop_daemon(srv->daemon);
-	if (srv->listen_fd != MHD_INVALID_SOCKET)
-		close(srv->listen_fd);
 	free(srv);
 }

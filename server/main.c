@@ -15,6 +15,7 @@
 
 #include "envfile.h"
 #include "http.h"
+#include "processor.h"
 #include "settings.h"
 
 static const char usage[] =
@@ -190,17 +191,43 @@ static int open_store(settings *cfg, octo_store **store, char *secret, size_t si
 	return 0;
 }
 
+/* Loads every job the store holds and starts the workers: whatever was
+ * accepted before a crash or a stop goes on from here. */
+static int start_engine(settings *cfg, octo_store *store, simulate_options *sim,
+                        octo_engine **engine)
+{
+	char line[160];
+	size_t skipped = 0;
+
+	if (octo_engine_new(engine, store, processor_simulate, sim, &cfg->engine) < 0 ||
+	    octo_engine_start(*engine, &skipped) < 0) {
+		fprintf(stderr, "octopusd: jobs: %s\n", octo_error_last());
+		return -1;
+	}
+	if (skipped > 0) {
+		snprintf(line, sizeof(line), "%zu job records could not be read and were skipped",
+		         skipped);
+		http_log(cfg, LOG_ERROR, line);
+	}
+	return 0;
+}
+
 static int serve(settings *cfg, const sigset_t *signals)
 {
+	simulate_options sim = { cfg->api.download_delay_enabled, cfg->api.download_delay_min_ms,
+	                         cfg->api.download_delay_max_ms };
 	octo_store *store = NULL;
+	octo_engine *engine = NULL;
 	octo_api *api = NULL;
 	http_server *srv = NULL;
 	char err[512], line[160], secret[512] = "";
 	uint16_t port;
 	int sig = 0, rc = -1;
 
-	if (open_store(cfg, &store, secret, sizeof(secret)) < 0)
+	if (open_store(cfg, &store, secret, sizeof(secret)) < 0 ||
+	    start_engine(cfg, store, &sim, &engine) < 0)
 		goto out;
+	cfg->api.engine = engine;
 	if (octo_api_new(&api, store, &cfg->api) < 0) {
 		fprintf(stderr, "octopusd: %s\n", octo_error_last());
 		goto out;
@@ -221,8 +248,12 @@ static int serve(settings *cfg, const sigset_t *signals)
 	http_log(cfg, LOG_INFO, line);
 	rc = 0;
 out:
+	/* No new requests first, then running files get their grace period;
+	 * whatever is left stays pending in the store for the next start. */
 	http_stop(srv);
+	octo_engine_shutdown(engine, cfg->shutdown_grace_s * 1000);
 	octo_api_free(api);
+	octo_engine_free(engine);
 	octo_store_free(store);
 	explicit_bzero(secret, sizeof(secret));
 	return rc;

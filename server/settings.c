@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 typedef struct {
 	const envfile *ef;
@@ -245,6 +246,22 @@ static void get_s3(loader *l, settings *c)
 	o->bucket = c->s3_strings[4];
 }
 
+static void get_engine(loader *l, settings *c)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned def = (unsigned)(cores > 0 ? cores : 1) * 4;
+	const char *v = lookup(l, "OCTO_PROCESSOR");
+
+	c->engine.workers = get_u32(l, "OCTO_WORKERS", 1, 1024, def > 1024 ? 1024 : def);
+	c->engine.queue_max = get_u32(l, "OCTO_QUEUE_MAX", 1, 10000000, 100000);
+	c->engine.max_attempts = get_u32(l, "OCTO_MAX_ATTEMPTS", 1, 100, 3);
+	c->engine.file_timeout_ms = get_u32(l, "OCTO_FILE_TIMEOUT_MS", 100, 86400000, 300000);
+	c->shutdown_grace_s = get_u32(l, "OCTO_SHUTDOWN_GRACE_S", 0, 3600, 30);
+	if (v && strcmp(v, "simulate") != 0)
+		bad(l, "OCTO_PROCESSOR must be simulate (got \"%.40s\"); the origin "
+		       "processor is not in this version", v);
+}
+
 static void get_urls(loader *l, settings *c)
 {
 	c->api.url_ttl_s = get_u32(l, "DOWNLOAD_URL_TTL_S", 1, 7 * 86400, 3600);
@@ -287,12 +304,14 @@ static void load_all(loader *l, settings *c)
 	c->api.cors_origins = c->cors_origins;
 	get_s3(l, c);
 	get_urls(l, c);
+	get_engine(l, c);
 }
 
 int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
 {
 	static const octo_api_options api_defaults = OCTO_API_OPTIONS_INIT;
 	static const octo_s3_options s3_defaults = OCTO_S3_OPTIONS_INIT;
+	static const octo_engine_options engine_defaults = OCTO_ENGINE_OPTIONS_INIT;
 	loader l = { ef, err, errlen, 0 };
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -300,6 +319,7 @@ int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
 	cfg->port = 3000;
 	cfg->api = api_defaults;
 	cfg->s3 = s3_defaults;
+	cfg->engine = engine_defaults;
 	load_all(&l, cfg);
 	if (!l.failed && (!cfg->data_dir || !cfg->cors_origins))
 		bad(&l, "out of memory");

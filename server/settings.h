@@ -22,6 +22,8 @@ typedef struct {
 	char *cors_origins;
 	char *public_url;            /* OCTO_PUBLIC_URL, or NULL */
 	char *url_secret;            /* OCTO_URL_SECRET, or NULL: see main.c */
+	octo_engine_options engine;  /* OCTO_WORKERS, OCTO_QUEUE_MAX, ... */
+	uint32_t shutdown_grace_s;   /* running files may finish this long */
 	int use_s3;                  /* S3_BUCKET_NAME is set */
 	octo_s3_options s3;          /* its strings point into s3_strings */
 	char *s3_strings[5];         /* endpoint, region, key id, secret, bucket */

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "store.h"
+#include "job.h"
 
 OCTO_BEGIN_DECL
 
@@ -52,12 +53,16 @@ typedef struct {
 	const char *public_url;         /* "https://dl.example.com": base of those
 	                                   URLs; NULL: http://<Host header> */
 	uint32_t health_cache_ms;       /* reuse a storage check this long */
+	/* Runs the jobs of /v1/download/initiate and serves the job routes
+	 * (status, cancel, file); borrowed, must outlive the API. NULL: jobs
+	 * are only recorded in the store. */
+	octo_engine *engine;
 } octo_api_options;
 
 #define OCTO_API_OPTIONS_VERSION 1
 #define OCTO_API_OPTIONS_INIT \
 	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000, \
-	  3600, NULL, 0, NULL, 1000 }
+	  3600, NULL, 0, NULL, 1000, NULL }
 
 /* Creates the API over `store` (borrowed: it must outlive the API).
  * `opts` is copied; NULL means OCTO_API_OPTIONS_INIT. OCTO_EINVAL names

@@ -73,6 +73,9 @@ OCTO_EXTERN void octo_json_write_key(octo_json_writer *w, const char *key);
 /* Any bytes in; invalid UTF-8 is replaced with U+FFFD so output stays valid. */
 OCTO_EXTERN void octo_json_write_string(octo_json_writer *w, const char *s);
 OCTO_EXTERN void octo_json_write_int(octo_json_writer *w, int64_t n);
+/* Up to 6 significant digits ("0.25", not "0.25000000000000000"); a value
+ * that is not finite makes finish fail, as JSON has no such number. */
+OCTO_EXTERN void octo_json_write_double(octo_json_writer *w, double d);
 OCTO_EXTERN void octo_json_write_bool(octo_json_writer *w, int b);
 OCTO_EXTERN void octo_json_write_null(octo_json_writer *w);
 

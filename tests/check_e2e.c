@@ -41,6 +41,7 @@ typedef struct {
 	char dir[256];     /* its data directory */
 	char base[64];     /* http://127.0.0.1:PORT */
 	int log_fd;        /* its stderr, when captured; else -1 */
+	int keep_dir;      /* set by daemon_crash(): start again on the same data */
 } daemon_proc;
 
 static const char *octopusd_path(void)
@@ -82,13 +83,15 @@ static void daemon_start_logged(daemon_proc *d, const char *const *env,
 	int out[2], err[2] = { -1, -1 }, n = 0, a = 0;
 	const char *prefix;
 
-	tu_mkdtemp(d->dir);
+	if (!d->keep_dir) /* a restart keeps the data of the run before */
+		tu_mkdtemp(d->dir);
 	snprintf(dirvar, sizeof(dirvar), "OCTO_DATA_DIR=%s/data", d->dir);
 	envp[n++] = dirvar;
 	envp[n++] = (char *)"PORT=0";
 	envp[n++] = (char *)"HOST=127.0.0.1";
 	envp[n++] = (char *)"RATE_LIMIT_MAX_REQUESTS=100000";
 	envp[n++] = (char *)"LOG_LEVEL=warn";
+	envp[n++] = (char *)"OCTO_SHUTDOWN_GRACE_S=1";
 #ifdef OCTO_E2E_S3
 	char s3_endpoint[128];
 	snprintf(s3_endpoint, sizeof(s3_endpoint), "S3_ENDPOINT=%s", s3.endpoint);
@@ -135,6 +138,18 @@ static void daemon_start_logged(daemon_proc *d, const char *const *env,
 static void daemon_start(daemon_proc *d, const char *const *env, const char *const *args)
 {
 	daemon_start_logged(d, env, args, 0);
+}
+
+/* kill -9: no chance to save anything. The next daemon_start() on `d`
+ * runs on the same storage. */
+static void daemon_crash(daemon_proc *d)
+{
+	int status;
+
+	ck_assert_int_eq(kill(d->pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(d->pid, &status, 0), d->pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	d->keep_dir = 1;
 }
 
 /* Reads the daemon's log until a line containing `text`; 1 if seen. */
@@ -971,14 +986,271 @@ START_TEST(preflight_gets_204_with_allowed_methods)
 }
 END_TEST
 
+/* ---- jobs ------------------------------------------------------------------ */
+
+/* POST /v1/download/initiate; asserts the 202 and its headers. */
+static void initiate(const daemon_proc *d, const char *body, char job_id[37])
+{
+	char location[128], want[128];
+	octo_json *doc;
+	reply r;
+
+	post_json(d, "/v1/download/initiate", body, &r);
+	ck_assert_msg(r.status == 202, "initiate: %ld %s", r.status, r.body);
+	doc = parse(&r);
+	snprintf(job_id, 37, "%s", str_member(doc, "jobId"));
+	ck_assert_str_eq(str_member(doc, "status"), "queued");
+	ck_assert(header(&r, "Location", location, sizeof(location)));
+	snprintf(want, sizeof(want), "/v1/download/status/%s", job_id);
+	ck_assert_str_eq(location, want);
+	assert_header(&r, "Retry-After", NULL);
+	octo_json_free(doc);
+	reply_free(&r);
+}
+
+static octo_json *job_status(const daemon_proc *d, const char *job_id)
+{
+	char path[128];
+	octo_json *doc;
+	reply r;
+
+	snprintf(path, sizeof(path), "/v1/download/status/%s", job_id);
+	request(d, "GET", path, NULL, NULL, NULL, 0, &r);
+	ck_assert_msg(r.status == 200, "status: %ld %s", r.status, r.body);
+	doc = parse(&r);
+	reply_free(&r);
+	return doc;
+}
+
+static int is_terminal(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
+	       strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+}
+
+/* Polls the job's status until `until` says so (bounded: 60 s). There is
+ * no stream to wait on here, so the wait is a poll with a short pause. */
+static octo_json *await_job(const daemon_proc *d, const char *job_id,
+                            int (*until)(const octo_json *doc))
+{
+	struct timespec start, now, pause = { 0, 20 * 1000000L };
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		octo_json *doc = job_status(d, job_id);
+		if (until(doc))
+			return doc;
+		octo_json_free(doc);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ck_assert_msg(now.tv_sec - start.tv_sec < 60, "job %s never got there", job_id);
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int finished(const octo_json *doc)
+{
+	return is_terminal(str_member(doc, "status"));
+}
+
+static int processing(const octo_json *doc)
+{
+	return strcmp(str_member(doc, "status"), "processing") == 0;
+}
+
+/* The object behind downloads/<id>.zip, as the daemon's store holds it. */
+static char *stored_object(const daemon_proc *d, int64_t file_id, size_t *len)
+{
+	octo_store *store = daemon_store(d);
+	char key[64], *data = NULL;
+
+	snprintf(key, sizeof(key), "downloads/%lld.zip", (long long)file_id);
+	ck_assert_int_eq(octo_store_get(store, key, &data, len), 0);
+	octo_store_free(store);
+	return data;
+}
+
+START_TEST(job_runs_to_completion_and_its_files_download)
+{
+	const octo_json_value *files;
+	char job_id[37], path[160], location[512];
+	octo_json *doc;
+	size_t i, len;
+	reply r, f;
+
+	initiate(&shared, "{\"file_ids\":[70010,70011,70012]}", job_id);
+	doc = await_job(&shared, job_id, finished);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	ck_assert_int_eq(int_member(doc, "completedFileIds"), 3);
+	ck_assert_int_eq(int_member(doc, "failedFileIds"), 0);
+	files = member(doc, "files");
+	ck_assert_uint_eq(octo_json_size(files), 3);
+	for (i = 0; i < 3; i++) {
+		const octo_json_value *file = octo_json_at(files, i);
+		const char *url = NULL, *expires = NULL;
+		int64_t id = 0, size = 0;
+		char *bytes;
+		octo_json_int(octo_json_get(file, "file_id"), &id);
+		octo_json_int(octo_json_get(file, "size"), &size);
+		ck_assert_int_eq(id, 70010 + (int64_t)i);
+		ck_assert_int_eq(octo_json_string(octo_json_get(file, "downloadUrl"), &url), 0);
+		ck_assert_int_eq(octo_json_string(octo_json_get(file, "expiresAt"), &expires), 0);
+		ck_assert_uint_eq(strlen(expires), 24);
+		bytes = stored_object(&shared, id, &len);
+		ck_assert_uint_eq(len, (size_t)size);
+		ck_assert_int_eq(fetch(url, &f), 200);
+		ck_assert_uint_eq(f.body_len, len);
+		ck_assert_int_eq(memcmp(f.body, bytes, len), 0);
+		reply_free(&f);
+		/* The file route redirects to a fresh URL for the same bytes. */
+		snprintf(path, sizeof(path), "/v1/download/%s/files/%lld", job_id, (long long)id);
+		request(&shared, "GET", path, NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 302);
+		ck_assert(header(&r, "Location", location, sizeof(location)));
+		ck_assert_int_eq(fetch(location, &f), 200);
+		ck_assert_int_eq(memcmp(f.body, bytes, len), 0);
+		reply_free(&f);
+		reply_free(&r);
+		octo_free(bytes);
+	}
+	octo_json_free(doc);
+	snprintf(path, sizeof(path), "/v1/download/%s/files/99999", job_id);
+	request(&shared, "GET", path, NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 404, "no file");
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(unknown_and_malformed_job_ids_are_told_apart)
+{
+	reply r;
+
+	request(&shared, "GET", "/v1/download/status/00000000-0000-4000-8000-000000000000",
+	        NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 404, "No job");
+	reply_free(&r);
+	request(&shared, "GET", "/v1/download/status/not-a-job", NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 400, "jobId");
+	reply_free(&r);
+	request(&shared, "DELETE", "/v1/download/00000000-0000-4000-8000-000000000000",
+	        NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 404, "No job");
+	reply_free(&r);
+}
+END_TEST
+
 /* ---- daemons of their own ------------------------------------------------ */
+
+START_TEST(cancel_stops_a_running_job)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=60000", "DOWNLOAD_DELAY_MAX_MS=60000", "OCTO_WORKERS=1", NULL
+	};
+	char job_id[37], path[160];
+	daemon_proc d = { 0 };
+	octo_json *doc;
+	reply r;
+	int i;
+
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70020,70021]}", job_id);
+	octo_json_free(await_job(&d, job_id, processing));
+	snprintf(path, sizeof(path), "/v1/download/%s", job_id);
+	for (i = 0; i < 2; i++) { /* cancelling twice is the same as once */
+		request(&d, "DELETE", path, NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		doc = parse(&r);
+		ck_assert_str_eq(str_member(doc, "status"), "cancelled");
+		octo_json_free(doc);
+		reply_free(&r);
+	}
+	/* The running file stops promptly: well before its 60 s delay. */
+	doc = await_job(&d, job_id, finished);
+	ck_assert_str_eq(str_member(doc, "status"), "cancelled");
+	octo_json_free(doc);
+	snprintf(path, sizeof(path), "/v1/download/%s/files/70020", job_id);
+	request(&d, "GET", path, NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 409, "not ready");
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(full_queue_answers_503_with_retry_after)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=60000", "DOWNLOAD_DELAY_MAX_MS=60000", "OCTO_WORKERS=1",
+		"OCTO_QUEUE_MAX=2", NULL
+	};
+	daemon_proc d = { 0 };
+	char v[32];
+	reply r;
+
+	daemon_start(&d, env, NULL);
+	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70030,70031,70032]}", &r);
+	assert_error(&r, 503, "retry later");
+	ck_assert(header(&r, "Retry-After", v, sizeof(v)));
+	ck_assert_int_ge(atoi(v), 1);
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+#define CRASH_JOBS 8
+
+static int any_file_completed(const octo_json *doc)
+{
+	int64_t n = 0;
+
+	octo_json_int(octo_json_get(octo_json_root(doc), "completedFileIds"), &n);
+	return n > 0 || finished(doc);
+}
+
+/* No accepted job is lost to kill -9: jobs are submitted, octopusd is
+ * killed at several points of their processing and started again on the
+ * same storage, and in the end every job has completed every file. */
+START_TEST(no_accepted_job_is_lost_to_kill_9)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=20", "DOWNLOAD_DELAY_MAX_MS=150", "OCTO_WORKERS=2", NULL
+	};
+	char ids[CRASH_JOBS][37], body[96];
+	daemon_proc d = { 0 };
+	int i, round;
+
+	daemon_start(&d, env, NULL);
+	for (i = 0; i < CRASH_JOBS; i++) {
+		snprintf(body, sizeof(body), "{\"file_ids\":[%d,%d,%d]}", 71000 + 3 * i,
+		         71001 + 3 * i, 71002 + 3 * i);
+		initiate(&d, body, ids[i]);
+	}
+	/* Kill points: right after the last answer, then each time one more
+	 * job has made progress since the restart. */
+	daemon_crash(&d);
+	for (round = 0; round < 3; round++) {
+		daemon_start(&d, env, NULL);
+		octo_json_free(await_job(&d, ids[2 + 2 * round], any_file_completed));
+		daemon_crash(&d);
+	}
+	daemon_start(&d, env, NULL);
+	for (i = 0; i < CRASH_JOBS; i++) {
+		octo_json *doc = await_job(&d, ids[i], finished);
+		ck_assert_msg(strcmp(str_member(doc, "status"), "completed") == 0,
+		              "job %d ended %s", i, str_member(doc, "status"));
+		ck_assert_int_eq(int_member(doc, "completedFileIds"), 3);
+		octo_json_free(doc);
+	}
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+
 
 START_TEST(rate_limit_answers_429_per_client)
 {
 	static const char *const env[] = {
 		"RATE_LIMIT_MAX_REQUESTS=3", "RATE_LIMIT_WINDOW_MS=600000", NULL
 	};
-	daemon_proc d;
+	daemon_proc d = { 0 };
 	char v[32];
 	reply r;
 	int i;
@@ -1013,7 +1285,7 @@ END_TEST
 START_TEST(health_is_503_when_storage_fails)
 {
 	static const char *const env[] = { "OCTO_HEALTH_CACHE_MS=0", NULL };
-	daemon_proc d;
+	daemon_proc d = { 0 };
 	reply r;
 
 	daemon_start(&d, env, NULL);
@@ -1039,7 +1311,7 @@ END_TEST
 START_TEST(cors_list_echoes_only_listed_origins)
 {
 	static const char *const env[] = { "CORS_ORIGINS=https://a.example, https://b.example", NULL };
-	daemon_proc d;
+	daemon_proc d = { 0 };
 	char v[128];
 	reply r;
 
@@ -1066,7 +1338,7 @@ START_TEST(sigterm_answers_waiting_requests_and_exits_cleanly)
 	static const char req[] =
 		"POST /v1/download/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 		"Content-Length: 17\r\n\r\n{\"file_id\":70000}";
-	daemon_proc d;
+	daemon_proc d = { 0 };
 	char *answer, line[64];
 	int status, fd[2];
 	pid_t helper;
@@ -1182,7 +1454,7 @@ START_TEST(env_file_supplies_settings_the_environment_lacks)
 		"CORS_ORIGINS=\"https://a.example\"  # one origin\n";
 	const char *args[] = { "--env-file", arg, NULL };
 	const char *bad_args[] = { "--env-file", path, NULL };
-	daemon_proc d;
+	daemon_proc d = { 0 };
 	reply r;
 
 	tu_mkdtemp(dir);
@@ -1215,7 +1487,7 @@ int main(void)
 
 	/* One daemon for the api case: started once, outside the forked tests. */
 	tcase_add_unchecked_fixture(api, shared_up, shared_down);
-	tcase_set_timeout(api, 60);
+	tcase_set_timeout(api, 120);
 	tcase_add_test(api, root_answers_with_a_message);
 	tcase_add_test(api, health_is_healthy_on_the_embedded_store);
 	tcase_add_test(api, every_response_carries_the_common_headers);
@@ -1225,6 +1497,8 @@ int main(void)
 	tcase_add_test(api, start_waits_without_blocking_other_requests);
 	tcase_add_test(api, start_reports_a_missing_file_as_failed);
 	tcase_add_test(api, tampered_download_urls_are_refused);
+	tcase_add_test(api, job_runs_to_completion_and_its_files_download);
+	tcase_add_test(api, unknown_and_malformed_job_ids_are_told_apart);
 	tcase_add_loop_test(api, bad_input_gets_a_clear_json_error, 0,
 	                    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(api, initiate_takes_1000_ids_and_refuses_1001);
@@ -1237,8 +1511,11 @@ int main(void)
 
 	/* Checked: each test owns its S3 server, so it may stop and restart it. */
 	tcase_add_checked_fixture(own, storage_up, storage_down);
-	tcase_set_timeout(own, 60);
+	tcase_set_timeout(own, 180);
 	tcase_add_test(own, rate_limit_answers_429_per_client);
+	tcase_add_test(own, cancel_stops_a_running_job);
+	tcase_add_test(own, full_queue_answers_503_with_retry_after);
+	tcase_add_test(own, no_accepted_job_is_lost_to_kill_9);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

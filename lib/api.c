@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "ratelimit.h"
 #include "store.h"
+#include "events.h"
 
 #include <octopus/api.h>
 #include <octopus/json.h>
@@ -43,6 +44,7 @@ struct octo_response {
 	int failed;         /* an allocation failed while building it */
 	int file_fd;        /* a file body instead of `body`, or -1 */
 	uint64_t file_size;
+	octo_stream *stream; /* an event stream instead of `body`, or NULL */
 };
 
 /* A /v1/download/start request waiting for its simulated delay. */
@@ -65,6 +67,7 @@ struct octo_api {
 	unsigned char *url_secret;
 	char *public_url;
 	octo__ratelimit *ratelimit;
+	octo__events *events;         /* event streams, when there is an engine */
 	pthread_mutex_t health_lock;  /* one storage check at a time */
 	uint64_t health_checked_ms;   /* when the cached result was taken */
 	int health_ok;                /* -1: nothing cached yet */
@@ -103,6 +106,7 @@ void octo_response_free(octo_response *resp)
 	free(resp->body);
 	if (resp->file_fd >= 0)
 		close(resp->file_fd);
+	octo_stream_free(resp->stream);
 	free(resp);
 }
 
@@ -222,6 +226,15 @@ int octo_response_take_file(octo_response *resp, int *fd, uint64_t *size)
 	*fd = resp->file_fd;
 	*size = resp->file_size;
 	resp->file_fd = -1;
+	return 1;
+}
+
+int octo_response_take_stream(octo_response *resp, octo_stream **out)
+{
+	if (!resp->stream)
+		return 0;
+	*out = resp->stream;
+	resp->stream = NULL;
 	return 1;
 }
 
@@ -889,7 +902,7 @@ static void write_fraction(octo_json_writer *w, const octo_json_value *obj)
 
 /* One file of a status: a completed file gets a URL signed now, so a URL
  * read from a status is never stale, with its expiry beside it. */
-static void write_status_file(call *c, octo_json_writer *w, const char *base,
+static void write_status_file(octo_api *api, octo_json_writer *w, const char *base,
                               const octo_json_value *f)
 {
 	const char *state = "";
@@ -900,8 +913,8 @@ static void write_status_file(call *c, octo_json_writer *w, const char *base,
 	octo_json_string(octo_json_get(f, "status"), &state);
 	if (strcmp(state, "completed") == 0) {
 		object_key(file_id, key, sizeof(key));
-		url = download_url(c->api, base, key);
-		octo__timestamp_after(c->api->opts.url_ttl_s, expires);
+		url = download_url(api, base, key);
+		octo__timestamp_after(api->opts.url_ttl_s, expires);
 	}
 	octo_json_write_object_begin(w);
 	copy_member(w, f, "file_id");
@@ -924,29 +937,37 @@ static void write_status_file(call *c, octo_json_writer *w, const char *base,
 	free(url);
 }
 
-static void write_status(call *c, octo_json *doc, int status)
+/* The members of a job status, from the engine's snapshot `root`. */
+static void write_status_members(octo_api *api, const char *base, const octo_json_value *root,
+                                 octo_json_writer *w)
 {
 	static const char *const counts[] = { "jobId", "status", "totalFileIds",
 	                                      "completedFileIds", "failedFileIds" };
-	const octo_json_value *root = octo_json_root(doc), *files = octo_json_get(root, "files");
-	char base[300];
-	octo_json_writer *w = writer_or_fail(c->resp);
+	const octo_json_value *files = octo_json_get(root, "files");
 	size_t i;
 
-	if (!w)
-		return;
-	if (base_url(c->api, c->req, base, sizeof(base)) < 0)
-		base[0] = '\0';
 	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
 		copy_member(w, root, counts[i]);
 	write_fraction(w, root);
 	octo_json_write_key(w, "files");
 	octo_json_write_array_begin(w);
 	for (i = 0; i < octo_json_size(files); i++)
-		write_status_file(c, w, base[0] ? base : NULL, octo_json_at(files, i));
+		write_status_file(api, w, base, octo_json_at(files, i));
 	octo_json_write_array_end(w);
 	copy_member(w, root, "createdAt");
 	copy_member(w, root, "updatedAt");
+}
+
+static void write_status(call *c, octo_json *doc, int status)
+{
+	octo_json_writer *w = writer_or_fail(c->resp);
+	char base[300];
+
+	if (!w)
+		return;
+	if (base_url(c->api, c->req, base, sizeof(base)) < 0)
+		base[0] = '\0';
+	write_status_members(c->api, base[0] ? base : NULL, octo_json_root(doc), w);
 	finish_object(c->resp, status, w);
 }
 
@@ -1011,6 +1032,68 @@ static void handle_job_file(call *c)
 		}
 	}
 	octo_json_free(doc);
+}
+
+/* An event's data: the job's status, as GET /v1/download/status shows it. */
+static char *render_event(void *payload, const char *job_id, const char *base,
+                          uint64_t *seq, int *finished)
+{
+	octo_api *api = payload;
+	const char *status = "";
+	octo_json_writer *w = NULL;
+	octo_json *doc = NULL;
+	char *text = NULL, *out = NULL;
+	int64_t n = 0;
+
+	if (octo_engine_snapshot(api->opts.engine, job_id, &text) < 0 ||
+	    octo_json_parse(&doc, text, strlen(text)) < 0 || octo_json_writer_new(&w) < 0)
+		goto out;
+	octo_json_int(octo_json_get(octo_json_root(doc), "seq"), &n);
+	octo_json_string(octo_json_get(octo_json_root(doc), "status"), &status);
+	*seq = (uint64_t)n;
+	*finished = strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
+	            strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+	octo_json_write_object_begin(w);
+	write_status_members(api, base, octo_json_root(doc), w);
+	octo_json_write_object_end(w);
+	if (octo_json_writer_finish(w, &out, NULL) < 0)
+		out = NULL;
+out:
+	octo_json_writer_free(w);
+	octo_json_free(doc);
+	octo_free(text);
+	return out;
+}
+
+/* GET /v1/download/<jobId>/events: Server-Sent Events until the job ends.
+ * Last-Event-ID resumes: events are whole statuses, ids are the job's seq. */
+static void handle_events(call *c)
+{
+	const char *last = request_header(c->req, "Last-Event-ID");
+	unsigned long long last_id = 0;
+	char base[300], *end = NULL;
+	uint64_t seq;
+
+	if (!c->api->events || octo_engine_seq(c->api->opts.engine, c->params[0], &seq) < 0) {
+		set_error(c->resp, 404, "not_found", "No job %s", c->params[0]);
+		return;
+	}
+	if (last && *last) {
+		last_id = strtoull(last, &end, 10);
+		if (*end != '\0' || last[0] == '-') {
+			set_error(c->resp, 400, "validation_error", "Last-Event-ID must be an event id");
+			return;
+		}
+	}
+	if (base_url(c->api, c->req, base, sizeof(base)) < 0)
+		base[0] = '\0';
+	if (octo__events_open(c->api->events, c->params[0], base, last_id, &c->resp->stream) < 0) {
+		c->resp->failed = 1;
+		return;
+	}
+	c->resp->status = 200;
+	add_header(c->resp, "Content-Type", "text/event-stream; charset=utf-8");
+	add_header(c->resp, "X-Accel-Buffering", "no"); /* nginx: pass events at once */
 }
 
 static void finalize(octo_response *r)
@@ -1156,6 +1239,7 @@ static const route routes[] = {
 	{ "/v1/download/status/{jobId}", M_GET, handle_status, 0 },
 	{ "/v1/download/{jobId}", M_DELETE, handle_cancel, 1 },
 	{ "/v1/download/{jobId}/files/{fileId}", M_GET, handle_job_file, 1 },
+	{ "/v1/download/{jobId}/events", M_GET, handle_events, 1 },
 	{ FILES_PREFIX "{key}", M_GET, handle_file, 0 },
 };
 
@@ -1418,6 +1502,9 @@ int octo_api_new(octo_api **out, octo_store *store, const octo_api_options *opts
 	if (rc == 0 && opts->rate_limit_max > 0)
 		rc = octo__ratelimit_new(&api->ratelimit, opts->rate_limit_window_ms,
 		                         opts->rate_limit_max);
+	if (rc == 0 && opts->engine)
+		rc = octo__events_new(&api->events, opts->engine, opts->sse_heartbeat_ms,
+		                      render_event, api);
 	if (rc == 0)
 		rc = start_timer(api);
 	if (rc < 0) {
@@ -1430,7 +1517,10 @@ int octo_api_new(octo_api **out, octo_store *store, const octo_api_options *opts
 
 void octo_api_shutdown(octo_api *api)
 {
-	if (!api || !api->timer_running)
+	if (!api)
+		return;
+	octo__events_shutdown(api->events);
+	if (!api->timer_running)
 		return;
 	pthread_mutex_lock(&api->lock);
 	api->stopping = 1;
@@ -1445,6 +1535,7 @@ void octo_api_free(octo_api *api)
 	if (!api)
 		return;
 	octo_api_shutdown(api);
+	octo__events_free(api->events);
 	pthread_cond_destroy(&api->wake);
 	pthread_mutex_destroy(&api->lock);
 	pthread_mutex_destroy(&api->health_lock);

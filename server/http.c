@@ -184,15 +184,90 @@ static void on_response(octo_response *resp, void *payload)
 	pthread_mutex_unlock(&x->lock);
 }
 
-/* A file body goes out with sendfile() from its descriptor, which MHD
- * then owns; anything else is copied from memory. */
-static struct MHD_Response *make_body(octo_response *resp)
+/* An event stream on one connection. MHD pulls its bytes; when there are
+ * none the connection is suspended (no thread, no polling) until the
+ * stream's wake resumes it. It lives as long as MHD's response does. */
+typedef struct {
+	octo_stream *stream;
+	struct MHD_Connection *conn;
+	pthread_mutex_t lock;  /* guards suspended and woken */
+	int suspended;
+	int woken;             /* a wake came while the reader was running */
+} sse;
+
+static void sse_wake(void *payload)
+{
+	sse *e = payload;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->suspended) {
+		e->suspended = 0;
+		MHD_resume_connection(e->conn);
+	} else {
+		e->woken = 1;
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	sse *e = cls;
+	long n;
+
+	(void)pos;
+	pthread_mutex_lock(&e->lock);
+	n = octo_stream_read(e->stream, buf, max);
+	if (n == 0 && e->woken)
+		e->woken = 0; /* something came meanwhile: MHD asks again */
+	else if (n == 0) {
+		e->suspended = 1;
+		MHD_suspend_connection(e->conn);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return n > 0 ? (ssize_t)n : n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : 0;
+}
+
+static void sse_free(void *cls)
+{
+	sse *e = cls;
+
+	octo_stream_free(e->stream); /* no wake can come after this */
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+static struct MHD_Response *make_stream(struct MHD_Connection *conn, octo_stream *stream)
 {
 	struct MHD_Response *r;
+	sse *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		octo_stream_free(stream);
+		return NULL;
+	}
+	e->stream = stream;
+	e->conn = conn;
+	pthread_mutex_init(&e->lock, NULL);
+	octo_stream_set_wake(stream, sse_wake, e);
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, e, sse_free);
+	if (!r)
+		sse_free(e);
+	return r;
+}
+
+/* A file body goes out with sendfile() from its descriptor, which MHD
+ * then owns; a stream is pulled; anything else is copied from memory. */
+static struct MHD_Response *make_body(struct MHD_Connection *conn, octo_response *resp)
+{
+	struct MHD_Response *r;
+	octo_stream *stream;
 	const char *body;
 	uint64_t size;
 	size_t len;
 	int fd;
+
+	if (octo_response_take_stream(resp, &stream))
+		return make_stream(conn, stream);
 
 	if (octo_response_take_file(resp, &fd, &size)) {
 		r = MHD_create_response_from_fd64(size, fd);
@@ -231,7 +306,7 @@ static enum MHD_Result send_response(exchange *x, const char *method, const char
 	enum MHD_Result ok;
 	size_t i;
 
-	r = make_body(resp);
+	r = make_body(x->conn, resp);
 	if (!r)
 		return MHD_NO;
 	for (i = 0; i < octo_response_header_count(resp); i++) {

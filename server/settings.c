@@ -266,6 +266,7 @@ static void get_urls(loader *l, settings *c)
 {
 	c->api.url_ttl_s = get_u32(l, "DOWNLOAD_URL_TTL_S", 1, 7 * 86400, 3600);
 	c->api.health_cache_ms = get_u32(l, "OCTO_HEALTH_CACHE_MS", 0, 60000, 1000);
+	c->api.sse_heartbeat_ms = get_u32(l, "OCTO_SSE_HEARTBEAT_MS", 100, 600000, 15000);
 	c->public_url = get_string(l, "OCTO_PUBLIC_URL");
 	if (c->public_url && (strlen(c->public_url) > 255 || !base_url_valid(c->public_url)))
 		bad(l, "OCTO_PUBLIC_URL must be http://host[:port] or https://host[:port] (got \"%.60s\")",

@@ -1120,6 +1120,95 @@ START_TEST(job_runs_to_completion_and_its_files_download)
 }
 END_TEST
 
+/* Reads an event stream to its end (or until `stop_after` bytes of
+ * `stop_at` were seen); returns the raw text. */
+static char *read_events(const daemon_proc *d, const char *job_id, const char *last_id,
+                         const char *stop_at)
+{
+	char req[512], *answer;
+	int n = snprintf(req, sizeof(req),
+	                 "GET /v1/download/%s/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	                 "%s%s%s\r\n", job_id, last_id ? "Last-Event-ID: " : "",
+	                 last_id ? last_id : "", last_id ? "\r\n" : "");
+	struct sockaddr_in sa;
+	size_t cap = 1 << 20, used = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = { 30, 0 };
+
+	answer = malloc(cap);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)d->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+	for (;;) {
+		ssize_t got = recv(fd, answer + used, cap - used - 1, 0);
+		if (got <= 0)
+			break; /* the server ended the stream (or 30 s passed) */
+		used += (size_t)got;
+		answer[used] = '\0';
+		if (stop_at && strstr(answer, stop_at))
+			break;
+	}
+	answer[used] = '\0';
+	close(fd);
+	return answer;
+}
+
+/* Checks the events in `text`: ids strictly increase and the last event is
+ * `last_event`; returns the number of events and the last id. */
+static int check_events(const char *text, const char *last_event, unsigned long long *last_id)
+{
+	const char *p = text;
+	char name[32] = "";
+	int count = 0;
+
+	*last_id = 0;
+	while ((p = strstr(p, "\nid: ")) != NULL) {
+		unsigned long long id = strtoull(p + 5, NULL, 10);
+		const char *ev = strstr(p, "\nevent: ");
+		ck_assert_msg(id > *last_id, "event id %llu after %llu", id, *last_id);
+		*last_id = id;
+		ck_assert_ptr_nonnull(ev);
+		sscanf(ev + 8, "%31[a-z]", name);
+		ck_assert_ptr_nonnull(strstr(ev, "\ndata: {\"jobId\":"));
+		count++;
+		p += 5;
+	}
+	if (last_event)
+		ck_assert_str_eq(name, last_event);
+	return count;
+}
+
+START_TEST(events_stream_a_job_to_its_end_and_resume_without_gaps)
+{
+	unsigned long long last = 0, again = 0;
+	char job_id[37], id_text[32], *text;
+	int n;
+
+	initiate(&shared, "{\"file_ids\":[70040,70041]}", job_id);
+	text = read_events(&shared, job_id, NULL, NULL);
+	ck_assert_msg(strncmp(text, "HTTP/1.1 200", 12) == 0, "got: %.100s", text);
+	ck_assert_ptr_nonnull(strstr(text, "Content-Type: text/event-stream"));
+	n = check_events(text, "completed", &last);
+	ck_assert_int_ge(n, 2); /* at least one progress event, then the end */
+	free(text);
+	/* A client that saw an early event comes back: it gets the current,
+	 * final state at once, and the stream ends. */
+	text = read_events(&shared, job_id, "1", NULL);
+	check_events(text, "completed", &again);
+	ck_assert_uint_eq(again, last);
+	free(text);
+	/* A client that saw everything gets nothing more. */
+	snprintf(id_text, sizeof(id_text), "%llu", last);
+	text = read_events(&shared, job_id, id_text, NULL);
+	ck_assert_int_eq(check_events(text, NULL, &again), 0);
+	free(text);
+}
+END_TEST
+
 START_TEST(unknown_and_malformed_job_ids_are_told_apart)
 {
 	reply r;
@@ -1192,6 +1281,48 @@ START_TEST(full_queue_answers_503_with_retry_after)
 	ck_assert_int_ge(atoi(v), 1);
 	reply_free(&r);
 	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Idle streams get heartbeats, and a stopping daemon ends every stream
+ * with a final event instead of cutting it. */
+START_TEST(idle_streams_get_heartbeats_and_a_final_event_at_shutdown)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=60000", "DOWNLOAD_DELAY_MAX_MS=60000",
+		"OCTO_SSE_HEARTBEAT_MS=100", "LOG_LEVEL=debug", NULL
+	};
+	char job_id[37], *text;
+	daemon_proc d = { 0 };
+	int status, fd[2];
+	pid_t reader;
+	char line[64];
+
+	daemon_start_logged(&d, env, NULL, 1);
+	initiate(&d, "{\"file_ids\":[70050]}", job_id);
+	text = read_events(&d, job_id, NULL, ": heartbeat");
+	ck_assert_ptr_nonnull(strstr(text, ": heartbeat\n\n"));
+	free(text);
+	ck_assert_int_eq(pipe(fd), 0);
+	reader = fork();
+	if (reader == 0) { /* a client on the stream while the daemon stops */
+		text = read_events(&d, job_id, NULL, NULL);
+		dprintf(fd[1], "%s\n", strstr(text, "event: shutdown") ? "shutdown" : "cut");
+		_exit(0);
+	}
+	close(fd[1]);
+	/* The daemon logs each stream as it opens: wait for the second. */
+	ck_assert(await_log(&d, "\"route\":\"/v1/download/{jobId}/events\""));
+	ck_assert(await_log(&d, "\"route\":\"/v1/download/{jobId}/events\""));
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+	ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 20000), 0);
+	ck_assert_str_eq(line, "shutdown");
+	close(fd[0]);
+	waitpid(reader, NULL, 0);
+	ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(d.log_fd);
+	tu_rmtree(d.dir);
 }
 END_TEST
 
@@ -1499,6 +1630,7 @@ int main(void)
 	tcase_add_test(api, tampered_download_urls_are_refused);
 	tcase_add_test(api, job_runs_to_completion_and_its_files_download);
 	tcase_add_test(api, unknown_and_malformed_job_ids_are_told_apart);
+	tcase_add_test(api, events_stream_a_job_to_its_end_and_resume_without_gaps);
 	tcase_add_loop_test(api, bad_input_gets_a_clear_json_error, 0,
 	                    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(api, initiate_takes_1000_ids_and_refuses_1001);
@@ -1516,6 +1648,7 @@ int main(void)
 	tcase_add_test(own, cancel_stops_a_running_job);
 	tcase_add_test(own, full_queue_answers_503_with_retry_after);
 	tcase_add_test(own, no_accepted_job_is_lost_to_kill_9);
+	tcase_add_test(own, idle_streams_get_heartbeats_and_a_final_event_at_shutdown);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

@@ -57,12 +57,13 @@ typedef struct {
 	 * (status, cancel, file); borrowed, must outlive the API. NULL: jobs
 	 * are only recorded in the store. */
 	octo_engine *engine;
+	uint32_t sse_heartbeat_ms;      /* a comment on idle event streams */
 } octo_api_options;
 
 #define OCTO_API_OPTIONS_VERSION 1
 #define OCTO_API_OPTIONS_INIT \
 	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000, \
-	  3600, NULL, 0, NULL, 1000, NULL }
+	  3600, NULL, 0, NULL, 1000, NULL, 15000 }
 
 /* Creates the API over `store` (borrowed: it must outlive the API).
  * `opts` is copied; NULL means OCTO_API_OPTIONS_INIT. OCTO_EINVAL names
@@ -110,6 +111,28 @@ OCTO_EXTERN const char *octo_response_body(const octo_response *resp,
  * A file left untaken is closed by octo_response_free(). */
 OCTO_EXTERN int octo_response_take_file(octo_response *resp, int *fd,
                                         uint64_t *size);
+/* An event stream (GET /v1/download/<jobId>/events): a body with no end
+ * known in advance, which the server pulls as it can send. */
+typedef struct octo_stream octo_stream;
+
+/* Returns 1 and hands the response's stream to the caller, who frees it
+ * with octo_stream_free() once the connection is done; 0 for others. */
+OCTO_EXTERN int octo_response_take_stream(octo_response *resp, octo_stream **out);
+
+/* Who to tell that a stream has more to send: called on any thread, at
+ * most until octo_stream_free(); must be quick and thread-safe (such as
+ * resuming a suspended connection). Set it before the first read. */
+OCTO_EXTERN void octo_stream_set_wake(octo_stream *s, void (*wake)(void *payload),
+                                      void *payload);
+
+/* Copies up to `max` bytes that are ready to send into `buf`. Returns
+ * the count, 0 when nothing is ready (wait for the wake call), or -1 when
+ * the stream has ended. */
+OCTO_EXTERN long octo_stream_read(octo_stream *s, char *buf, size_t max);
+
+/* Ends a stream's life; its wake function is not called after this. */
+OCTO_EXTERN void octo_stream_free(octo_stream *s);
+
 /* The route template that matched ("/v1/download/check"), or "unmatched":
  * a bounded label for logs and metrics, unlike the raw path. */
 OCTO_EXTERN const char *octo_response_route(const octo_response *resp);

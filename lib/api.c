@@ -597,15 +597,26 @@ static uint32_t retry_after_s(const octo_api *api, size_t own_files)
 
 static void submit_job(call *c, const octo_json_value *ids)
 {
+	const octo_json_value *callback = octo_json_get(c->body, "callbackUrl");
+	octo_job_options jopts = OCTO_JOB_OPTIONS_INIT;
 	int64_t list[FILE_IDS_MAX];
 	char job_id[OCTO_JOB_ID_LEN + 1];
 	size_t i, n = octo_json_size(ids);
 	octo_json_writer *w;
 	int rc;
 
+	if (callback && octo_json_typeof(callback) != OCTO_JSON_NULL &&
+	    octo_json_string(callback, &jopts.callback_url) < 0) {
+		set_error(c->resp, 400, "validation_error", "callbackUrl must be a string");
+		return;
+	}
 	for (i = 0; i < n; i++)
 		octo_json_int(octo_json_at(ids, i), &list[i]);
-	rc = octo_engine_submit(c->api->opts.engine, list, n, job_id);
+	rc = octo_engine_submit_with(c->api->opts.engine, list, n, &jopts, job_id);
+	if (rc == OCTO_EINVAL) {
+		set_error(c->resp, 400, "validation_error", "%s", octo_error_last());
+		return;
+	}
 	if (rc == OCTO_EBUSY || rc == OCTO_ESHUTDOWN) {
 		add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(c->api, n));
 		set_error(c->resp, 503, rc == OCTO_EBUSY ? "queue_full" : "shutting_down",
@@ -937,6 +948,23 @@ static void write_status_file(octo_api *api, octo_json_writer *w, const char *ba
 	free(url);
 }
 
+/* "callbackUrl" and "webhook":{"attempts","delivered","lastError"}. */
+static void write_webhook(octo_json_writer *w, const octo_json_value *root)
+{
+	const octo_json_value *wh = octo_json_get(root, "webhook");
+	int delivered = 0;
+
+	copy_member(w, root, "callbackUrl");
+	octo_json_write_key(w, "webhook");
+	octo_json_write_object_begin(w);
+	copy_member(w, wh, "attempts");
+	octo_json_bool(octo_json_get(wh, "delivered"), &delivered);
+	octo_json_write_key(w, "delivered");
+	octo_json_write_bool(w, delivered);
+	copy_member(w, wh, "lastError");
+	octo_json_write_object_end(w);
+}
+
 /* The members of a job status, from the engine's snapshot `root`. */
 static void write_status_members(octo_api *api, const char *base, const octo_json_value *root,
                                  octo_json_writer *w)
@@ -954,6 +982,8 @@ static void write_status_members(octo_api *api, const char *base, const octo_jso
 	for (i = 0; i < octo_json_size(files); i++)
 		write_status_file(api, w, base, octo_json_at(files, i));
 	octo_json_write_array_end(w);
+	if (octo_json_get(root, "callbackUrl"))
+		write_webhook(w, root);
 	copy_member(w, root, "createdAt");
 	copy_member(w, root, "updatedAt");
 }

@@ -7,6 +7,7 @@
  * one was, so records never go back in time. */
 #include "config.h"
 #include "internal.h"
+#include "webhook.h"
 
 #include <octopus/job.h>
 #include <octopus/json.h>
@@ -54,7 +55,18 @@ typedef struct job {
 	pthread_mutex_t persist_lock;
 	size_t count;
 	job_file *files;
+	char *callback_url;      /* NULL: no webhook */
+	unsigned wh_attempts;
+	int wh_delivered;
+	int wh_queued;           /* in the webhook queue now */
+	char *wh_error;
 } job;
+
+typedef struct delivery {
+	struct delivery *next;
+	job *j;
+	uint64_t due_ms;
+} delivery;
 
 typedef struct item {
 	struct item *next;
@@ -94,6 +106,12 @@ struct octo_engine {
 	void *listener_payload;
 	uint32_t durations[DURATIONS];
 	size_t duration_count;
+	unsigned char webhook_key[256];
+	int webhook_key_len;     /* -1: no webhooks */
+	delivery *deliveries;    /* webhook queue, any order */
+	pthread_cond_t deliver;  /* a delivery may be due */
+	pthread_t webhook_thread;
+	int webhook_running;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -131,6 +149,8 @@ static void free_job(job *j)
 {
 	size_t i;
 
+	free(j->callback_url);
+	free(j->wh_error);
 	for (i = 0; i < j->count; i++)
 		free(j->files[i].error);
 	free(j->files);
@@ -306,6 +326,22 @@ static char *render(const job *j)
 	for (i = 0; i < j->count; i++)
 		write_file(w, &j->files[i]);
 	octo_json_write_array_end(w);
+	if (j->callback_url) {
+		octo_json_write_key(w, "callbackUrl");
+		octo_json_write_string(w, j->callback_url);
+		octo_json_write_key(w, "webhook");
+		octo_json_write_object_begin(w);
+		octo_json_write_key(w, "attempts");
+		octo_json_write_int(w, j->wh_attempts);
+		octo_json_write_key(w, "delivered");
+		octo_json_write_bool(w, j->wh_delivered);
+		octo_json_write_key(w, "lastError");
+		if (j->wh_error)
+			octo_json_write_string(w, j->wh_error);
+		else
+			octo_json_write_null(w);
+		octo_json_write_object_end(w);
+	}
 	octo_json_write_key(w, "createdAt");
 	octo_json_write_string(w, j->created);
 	octo_json_write_key(w, "updatedAt");
@@ -324,12 +360,30 @@ static void record_key(const job *j, char *out, size_t size)
 	snprintf(out, size, "jobs/%s.json", j->id);
 }
 
+/* Under the lock: schedules the job's webhook, if it has one still due. */
+static void queue_webhook(octo_engine *e, job *j, uint64_t due_ms)
+{
+	delivery *d;
+
+	if (!j->callback_url || j->wh_delivered || j->wh_queued ||
+	    j->wh_attempts >= e->opts.webhook_max_attempts || !(d = calloc(1, sizeof(*d))))
+		return;
+	d->j = j;
+	d->due_ms = due_ms;
+	d->next = e->deliveries;
+	e->deliveries = d;
+	j->wh_queued = 1;
+	pthread_cond_signal(&e->deliver);
+}
+
 /* A change made under the lock, to write and announce once it is let go. */
 typedef struct {
 	job *j;
 	char *record;   /* NULL: announce only */
 	uint64_t seq;
 	int finished;
+	octo_engine_listener listener; /* read under the lock: it may be replaced */
+	void *listener_payload;
 } change;
 
 /* Under the lock: counts a change of `j`; renders the record when it must
@@ -347,7 +401,10 @@ static void note_change(octo_engine *e, job *j, int persist, change *c)
 		c->record = render(j);
 		j->persisted_ms = octo__monotonic_ms();
 	}
-	(void)e;
+	c->listener = e->listener;
+	c->listener_payload = e->listener_payload;
+	if (c->finished)
+		queue_webhook(e, j, 0);
 }
 
 /* Outside the lock: writes the record (unless a newer one was) and tells
@@ -370,8 +427,8 @@ static int publish(octo_engine *e, change *c)
 		free(c->record);
 		c->record = NULL;
 	}
-	if (e->listener)
-		e->listener(c->j->id, c->seq, c->finished, e->listener_payload);
+	if (c->listener)
+		c->listener(c->j->id, c->seq, c->finished, c->listener_payload);
 	return rc;
 }
 
@@ -607,6 +664,27 @@ static int check_ids(const int64_t *ids, size_t count)
 
 int octo_engine_submit(octo_engine *e, const int64_t *ids, size_t count, char *job_id)
 {
+	return octo_engine_submit_with(e, ids, count, NULL, job_id);
+}
+
+static int check_job_options(const octo_engine *e, const octo_job_options *o)
+{
+	if (!o || !o->callback_url)
+		return 0;
+	if (o->version != OCTO_JOB_OPTIONS_VERSION)
+		return octo__error(OCTO_EINVAL, "job options version %u is not %d", o->version,
+		                   OCTO_JOB_OPTIONS_VERSION);
+	if (!octo__webhook_url_valid(o->callback_url))
+		return octo__error(OCTO_EINVAL, "callbackUrl must be an http or https URL of at "
+		                                "most 2048 bytes");
+	if (e->webhook_key_len < 0)
+		return octo__error(OCTO_EINVAL, "callbackUrl needs a webhook secret on the server");
+	return 0;
+}
+
+int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
+                            const octo_job_options *options, char *job_id)
+{
 	char *record;
 	char key[64];
 	size_t i;
@@ -614,10 +692,14 @@ int octo_engine_submit(octo_engine *e, const int64_t *ids, size_t count, char *j
 	int rc;
 
 	octo__error_clear();
-	if ((rc = check_ids(ids, count)) < 0)
+	if ((rc = check_ids(ids, count)) < 0 || (rc = check_job_options(e, options)) < 0)
 		return rc;
 	if (!(j = new_job(count)))
 		return octo__error(OCTO_ENOMEM, "out of memory");
+	if (options && options->callback_url && !(j->callback_url = strdup(options->callback_url))) {
+		free_job(j);
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	}
 	if ((rc = octo__uuid4(j->id)) < 0) {
 		free_job(j);
 		return rc;
@@ -791,6 +873,24 @@ static int load_file(const octo_json_value *v, job_file *f)
 	return 0;
 }
 
+static int load_webhook(const octo_json_value *root, job *j)
+{
+	const octo_json_value *wh = octo_json_get(root, "webhook");
+	const char *url = NULL, *err = NULL;
+	int64_t n = 0;
+
+	if (octo_json_string(octo_json_get(root, "callbackUrl"), &url) < 0)
+		return 0; /* no webhook */
+	if (!octo__webhook_url_valid(url) || !(j->callback_url = strdup(url)))
+		return -1;
+	if (octo_json_int(octo_json_get(wh, "attempts"), &n) == 0 && n >= 0 && n < 1000)
+		j->wh_attempts = (unsigned)n;
+	octo_json_bool(octo_json_get(wh, "delivered"), &j->wh_delivered);
+	if (octo_json_string(octo_json_get(wh, "lastError"), &err) == 0 && !(j->wh_error = strdup(err)))
+		return -1;
+	return 0;
+}
+
 /* A record read back may be corrupt or hostile: everything is checked. */
 static job *load_job(const octo_json_value *root)
 {
@@ -826,6 +926,8 @@ static job *load_job(const octo_json_value *root)
 		}
 	}
 	j->cancelled = strcmp(status, "cancelled") == 0;
+	if (load_webhook(root, j) < 0)
+		goto bad;
 	if (octo_json_int(octo_json_get(root, "seq"), &seq) < 0 || seq < 1)
 		seq = 1;
 	j->seq = j->persisted_seq = (uint64_t)seq;
@@ -850,8 +952,10 @@ static void adopt(octo_engine *e, job *j)
 	size_t i;
 
 	add_job(e, j);
-	if (job_done(j->state))
+	if (job_done(j->state)) {
+		queue_webhook(e, j, 0); /* a delivery the crash cut short */
 		return;
+	}
 	for (i = 0; i < j->count; i++) {
 		if (j->files[i].state == F_PROCESSING)
 			j->files[i].state = F_PENDING;
@@ -902,6 +1006,86 @@ static int resume_all(octo_engine *e, size_t *skipped)
 	return rc;
 }
 
+/* ---- webhooks ------------------------------------------------------------------- */
+
+/* Under the lock: takes the first due delivery, else says when one is. */
+static delivery *take_delivery(octo_engine *e, uint64_t now, uint64_t *wake_at)
+{
+	delivery **link;
+
+	*wake_at = UINT64_MAX;
+	for (link = &e->deliveries; *link; link = &(*link)->next) {
+		delivery *d = *link;
+		if (d->due_ms <= now) {
+			*link = d->next;
+			return d;
+		}
+		if (d->due_ms < *wake_at)
+			*wake_at = d->due_ms;
+	}
+	return NULL;
+}
+
+/* One attempt: POST the job's final status, then record how it went and
+ * schedule the next try (capped exponential backoff) if it failed. */
+static void deliver(octo_engine *e, job *j)
+{
+	char id[64], err[200] = "", *body;
+	change c;
+	int rc;
+
+	pthread_mutex_lock(&e->lock);
+	body = render(j);
+	pthread_mutex_unlock(&e->lock);
+	/* The same id on every attempt lets receivers drop duplicates. */
+	snprintf(id, sizeof(id), "msg_%s", j->id);
+	rc = body ? octo__webhook_post(j->callback_url, e->webhook_key, (size_t)e->webhook_key_len,
+	                               id, body, e->opts.webhook_timeout_ms, err, sizeof(err))
+	          : -1;
+	free(body);
+	pthread_mutex_lock(&e->lock);
+	j->wh_attempts++;
+	j->wh_delivered = rc == 0;
+	free(j->wh_error);
+	j->wh_error = rc == 0 ? NULL : strdup(err[0] ? err : "out of memory");
+	j->wh_queued = 0;
+	if (rc != 0 && !e->hard_stop)
+		queue_webhook(e, j, octo__monotonic_ms() + backoff_ms(e, j->wh_attempts));
+	j->seq++; /* note_change would queue it again: count the change here */
+	octo__timestamp(j->updated);
+	c.j = j;
+	c.seq = j->seq;
+	c.finished = 1;
+	c.record = render(j);
+	c.listener = e->listener;
+	c.listener_payload = e->listener_payload;
+	pthread_mutex_unlock(&e->lock);
+	publish(e, &c);
+}
+
+static void *webhook_main(void *arg)
+{
+	octo_engine *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->hard_stop) {
+		uint64_t wake_at;
+		delivery *d = take_delivery(e, octo__monotonic_ms(), &wake_at);
+		struct timespec ts;
+		if (!d) {
+			deadline_ts(wake_at == UINT64_MAX ? octo__monotonic_ms() + 60000 : wake_at, &ts);
+			pthread_cond_timedwait(&e->deliver, &e->lock, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&e->lock);
+		deliver(e, d->j);
+		free(d);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
 int octo_engine_new(octo_engine **out, octo_store *store, octo_processor processor,
@@ -926,13 +1110,22 @@ int octo_engine_new(octo_engine **out, octo_store *store, octo_processor process
 	e->processor = processor;
 	e->payload = payload;
 	e->opts = *opts;
+	e->opts.webhook_secret = NULL; /* the key below is what is kept */
 	e->accepting = 1;
+	e->webhook_key_len = opts->webhook_secret
+	        ? octo__webhook_key(opts->webhook_secret, e->webhook_key, sizeof(e->webhook_key))
+	        : -1;
+	if (opts->webhook_secret && e->webhook_key_len < 1) {
+		free(e);
+		return octo__error(OCTO_EINVAL, "webhook_secret is not a valid secret");
+	}
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->work, &attr);
 	pthread_cond_init(&e->tick, &attr);
 	pthread_cond_init(&e->idle, &attr);
+	pthread_cond_init(&e->deliver, &attr);
 	pthread_condattr_destroy(&attr);
 	*out = e;
 	return 0;
@@ -955,6 +1148,9 @@ int octo_engine_start(octo_engine *e, size_t *skipped)
 			break;
 		e->thread_count++;
 	}
+	if (e->webhook_key_len > 0 &&
+	    pthread_create(&e->webhook_thread, NULL, webhook_main, e) == 0)
+		e->webhook_running = 1;
 	return e->thread_count ? 0 : octo__error(OCTO_ERROR, "cannot start worker threads");
 }
 
@@ -975,10 +1171,14 @@ void octo_engine_shutdown(octo_engine *e, uint32_t grace_ms)
 	}
 	e->hard_stop = 1; /* what still runs is asked to stop */
 	pthread_cond_broadcast(&e->tick);
+	pthread_cond_broadcast(&e->deliver);
 	pthread_mutex_unlock(&e->lock);
 	for (i = 0; i < e->thread_count; i++)
 		pthread_join(e->threads[i], NULL);
 	e->thread_count = 0;
+	if (e->webhook_running) /* deliveries still due resume at the next start */
+		pthread_join(e->webhook_thread, NULL);
+	e->webhook_running = 0;
 }
 
 void octo_engine_free(octo_engine *e)
@@ -994,6 +1194,11 @@ void octo_engine_free(octo_engine *e)
 		e->head = it->next;
 		free(it);
 	}
+	while (e->deliveries) {
+		delivery *d = e->deliveries;
+		e->deliveries = d->next;
+		free(d);
+	}
 	for (b = 0; b < BUCKETS; b++) {
 		while (e->buckets[b]) {
 			job *j = e->buckets[b];
@@ -1004,6 +1209,8 @@ void octo_engine_free(octo_engine *e)
 	pthread_cond_destroy(&e->work);
 	pthread_cond_destroy(&e->tick);
 	pthread_cond_destroy(&e->idle);
+	pthread_cond_destroy(&e->deliver);
+	explicit_bzero(e->webhook_key, sizeof(e->webhook_key));
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }

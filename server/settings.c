@@ -257,6 +257,12 @@ static void get_engine(loader *l, settings *c)
 	c->engine.max_attempts = get_u32(l, "OCTO_MAX_ATTEMPTS", 1, 100, 3);
 	c->engine.file_timeout_ms = get_u32(l, "OCTO_FILE_TIMEOUT_MS", 100, 86400000, 300000);
 	c->shutdown_grace_s = get_u32(l, "OCTO_SHUTDOWN_GRACE_S", 0, 3600, 30);
+	c->engine.webhook_timeout_ms = get_u32(l, "OCTO_WEBHOOK_TIMEOUT_MS", 100, 600000, 10000);
+	c->engine.webhook_max_attempts = get_u32(l, "OCTO_WEBHOOK_MAX_ATTEMPTS", 1, 100, 8);
+	c->webhook_secret = get_string(l, "OCTO_WEBHOOK_SECRET");
+	if (c->webhook_secret && strlen(c->webhook_secret) < 16)
+		bad(l, "OCTO_WEBHOOK_SECRET must be at least 16 characters (or whsec_<base64>)");
+	c->engine.webhook_secret = c->webhook_secret;
 	if (v && strcmp(v, "simulate") != 0)
 		bad(l, "OCTO_PROCESSOR must be simulate (got \"%.40s\"); the origin "
 		       "processor is not in this version", v);
@@ -341,6 +347,11 @@ void settings_free(settings *cfg)
 	if (cfg->url_secret)
 		explicit_bzero(cfg->url_secret, strlen(cfg->url_secret));
 	free(cfg->url_secret);
+	if (cfg->webhook_secret)
+		explicit_bzero(cfg->webhook_secret, strlen(cfg->webhook_secret));
+	free(cfg->webhook_secret);
+	cfg->webhook_secret = NULL;
+	cfg->engine.webhook_secret = NULL;
 	if (cfg->s3_strings[3])
 		explicit_bzero(cfg->s3_strings[3], strlen(cfg->s3_strings[3]));
 	for (i = 0; i < 5; i++) {

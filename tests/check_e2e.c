@@ -9,6 +9,8 @@
 #include "config.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1326,6 +1328,165 @@ START_TEST(idle_streams_get_heartbeats_and_a_final_event_at_shutdown)
 }
 END_TEST
 
+/* ---- a webhook receiver ---------------------------------------------------- */
+
+#define WEBHOOK_KEY "0123456789abcdef0123456789abcdef"
+/* base64 of WEBHOOK_KEY: the Standard Webhooks form of the same secret. */
+#define WEBHOOK_SECRET "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+static int header_value(const char *req, const char *name, char *out, size_t size)
+{
+	const char *p = strcasestr(req, name);
+
+	if (!p)
+		return 0;
+	p += strlen(name);
+	while (*p == ' ')
+		p++;
+	snprintf(out, size, "%.*s", (int)strcspn(p, "\r\n"), p);
+	return 1;
+}
+
+/* Reads one HTTP request (headers and Content-Length body). */
+static char *read_request(int fd, const char **body)
+{
+	size_t cap = 1 << 20, used = 0;
+	char *buf = malloc(cap), *end, len_text[32];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf + used, cap - used - 1, 0);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		buf[used] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
+		    header_value(buf, "Content-Length:", len_text, sizeof(len_text)) &&
+		    used >= (size_t)(end + 4 - buf) + (size_t)atol(len_text))
+			break;
+	}
+	buf[used] = '\0';
+	end = strstr(buf, "\r\n\r\n");
+	*body = end ? end + 4 : "";
+	return buf;
+}
+
+/* Verifies a delivery as a receiver would: HMAC-SHA256 under the key over
+ * "<webhook-id>.<webhook-timestamp>.<body>", base64, after "v1,". */
+static int signature_valid(const char *req, const char *body)
+{
+	char id[128], ts[32], sig[128], want[72], *msg;
+	unsigned char mac[32];
+	unsigned int mac_len = 0;
+	size_t size;
+
+	if (!header_value(req, "webhook-id:", id, sizeof(id)) ||
+	    !header_value(req, "webhook-timestamp:", ts, sizeof(ts)) ||
+	    !header_value(req, "webhook-signature:", sig, sizeof(sig)))
+		return 0;
+	size = strlen(id) + strlen(ts) + strlen(body) + 3;
+	msg = malloc(size);
+	snprintf(msg, size, "%s.%s.%s", id, ts, body);
+	HMAC(EVP_sha256(), WEBHOOK_KEY, (int)strlen(WEBHOOK_KEY), (unsigned char *)msg,
+	     strlen(msg), mac, &mac_len);
+	free(msg);
+	memcpy(want, "v1,", 3);
+	EVP_EncodeBlock((unsigned char *)want + 3, mac, (int)mac_len);
+	return strcmp(sig, want) == 0;
+}
+
+/* A receiver in a child process: answers the first delivery 500 and the
+ * second 200, and reports on `report` whether each was signed right. */
+static pid_t webhook_receiver(int *port, int report)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), i;
+	pid_t pid;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&sa, &len);
+	*port = ntohs(sa.sin_port);
+	pid = fork();
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (i = 0; i < 2; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		const char *body;
+		char *req = read_request(fd, &body);
+		static const char *const answers[] = {
+			"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		};
+		dprintf(report, "%s %s\n", signature_valid(req, body) ? "signed" : "unsigned",
+		        strstr(body, "\"status\":\"completed\"") ? "completed" : "other");
+		send(fd, answers[i], strlen(answers[i]), MSG_NOSIGNAL);
+		close(fd);
+		free(req);
+	}
+	_exit(0);
+}
+
+static int webhook_delivered(const octo_json *doc)
+{
+	int delivered = 0;
+
+	octo_json_bool(octo_json_get(octo_json_get(octo_json_root(doc), "webhook"), "delivered"),
+	               &delivered);
+	return delivered;
+}
+
+/* The job's final status is POSTed to its callbackUrl, signed the Standard
+ * Webhooks way; a receiver that first fails gets it again. */
+START_TEST(webhook_is_signed_and_retried_until_delivered)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=50",
+		"OCTO_WEBHOOK_SECRET=" WEBHOOK_SECRET, NULL
+	};
+	char job_id[37], body[160], line[64];
+	daemon_proc d = { 0 };
+	octo_json *doc;
+	int port, fd[2];
+	pid_t receiver;
+	reply r;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	receiver = webhook_receiver(&port, fd[1]);
+	close(fd[1]);
+	daemon_start(&d, env, NULL);
+	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70060],\"callbackUrl\":\"ftp://x\"}", &r);
+	assert_error(&r, 400, "callbackUrl");
+	reply_free(&r);
+	snprintf(body, sizeof(body), "{\"file_ids\":[70060],\"callbackUrl\":\"http://127.0.0.1:%d/hook\"}",
+	         port);
+	initiate(&d, body, job_id);
+	ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 30000), 0);
+	ck_assert_str_eq(line, "signed completed"); /* answered 500 */
+	ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 30000), 0);
+	ck_assert_str_eq(line, "signed completed"); /* answered 200 */
+	close(fd[0]);
+	waitpid(receiver, NULL, 0);
+	doc = await_job(&d, job_id, webhook_delivered);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	{
+		const octo_json_value *wh = member(doc, "webhook");
+		int64_t attempts = 0;
+		octo_json_int(octo_json_get(wh, "attempts"), &attempts);
+		ck_assert_int_eq(attempts, 2);
+		ck_assert_int_eq(octo_json_typeof(octo_json_get(wh, "lastError")), OCTO_JSON_NULL);
+	}
+	octo_json_free(doc);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 #define CRASH_JOBS 8
 
 static int any_file_completed(const octo_json *doc)
@@ -1649,6 +1810,7 @@ int main(void)
 	tcase_add_test(own, full_queue_answers_503_with_retry_after);
 	tcase_add_test(own, no_accepted_job_is_lost_to_kill_9);
 	tcase_add_test(own, idle_streams_get_heartbeats_and_a_final_event_at_shutdown);
+	tcase_add_test(own, webhook_is_signed_and_retried_until_delivered);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

@@ -58,11 +58,18 @@ typedef struct {
 	uint32_t backoff_base_ms;   /* retry after base * 2^(attempt-1) ... */
 	uint32_t backoff_cap_ms;    /* ... capped here */
 	uint32_t progress_persist_ms; /* progress is written at most this often */
+	/* Webhooks: a job with a callback URL is POSTed its final status,
+	 * signed under this secret ("whsec_<base64>" or raw text; copied).
+	 * NULL: jobs with a callback URL are refused. */
+	const char *webhook_secret;
+	uint32_t webhook_timeout_ms;    /* bound on one delivery attempt */
+	unsigned webhook_max_attempts;  /* then it is given up (and says why) */
 } octo_engine_options;
 
 #define OCTO_ENGINE_OPTIONS_VERSION 1
 #define OCTO_ENGINE_OPTIONS_INIT \
-	{ OCTO_ENGINE_OPTIONS_VERSION, 4, 10000, 3, 300000, 1000, 30000, 1000 }
+	{ OCTO_ENGINE_OPTIONS_VERSION, 4, 10000, 3, 300000, 1000, 30000, 1000, \
+	  NULL, 10000, 8 }
 
 /* Creates an engine; no thread runs until octo_engine_start(). */
 OCTO_EXTERN int octo_engine_new(octo_engine **out, octo_store *store,
@@ -81,6 +88,25 @@ OCTO_EXTERN int octo_engine_start(octo_engine *engine, size_t *skipped);
  * room for its files; OCTO_ESHUTDOWN after octo_engine_shutdown(). */
 OCTO_EXTERN int octo_engine_submit(octo_engine *engine, const int64_t *file_ids,
                                    size_t count, char *job_id);
+
+/* What a job may ask for besides its files. */
+typedef struct {
+	unsigned int version;      /* OCTO_JOB_OPTIONS_VERSION */
+	/* When the job ends, its final status is POSTed here (http or https,
+	 * at most 2048 bytes), retried with backoff up to the engine's
+	 * webhook_max_attempts; the status shows "webhook":{"attempts",
+	 * "delivered","lastError"}. Copied. */
+	const char *callback_url;
+} octo_job_options;
+
+#define OCTO_JOB_OPTIONS_VERSION 1
+#define OCTO_JOB_OPTIONS_INIT { OCTO_JOB_OPTIONS_VERSION, NULL }
+
+/* octo_engine_submit() with options (NULL: none). OCTO_EINVAL for a bad
+ * callback URL, or a callback URL without a webhook secret. */
+OCTO_EXTERN int octo_engine_submit_with(octo_engine *engine, const int64_t *file_ids,
+                                        size_t count, const octo_job_options *options,
+                                        char *job_id);
 
 /* The job's state as JSON:
  * {"jobId","status","totalFileIds","completedFileIds","failedFileIds",

@@ -595,12 +595,28 @@ static uint32_t retry_after_s(const octo_api *api, size_t own_files)
 	return s < 1 ? 1 : s > 3600 ? 3600 : (uint32_t)s;
 }
 
+/* The job's status now, copied to `out`. */
+static void job_status_name(octo_api *api, const char *job_id, char *out, size_t size)
+{
+	octo_json *doc = NULL;
+	const char *status = NULL;
+	char *text = NULL;
+
+	snprintf(out, size, "queued");
+	if (octo_engine_snapshot(api->opts.engine, job_id, &text) == 0 &&
+	    octo_json_parse(&doc, text, strlen(text)) == 0 &&
+	    octo_json_string(octo_json_get(octo_json_root(doc), "status"), &status) == 0)
+		snprintf(out, size, "%s", status);
+	octo_json_free(doc);
+	octo_free(text);
+}
+
 static void submit_job(call *c, const octo_json_value *ids)
 {
 	const octo_json_value *callback = octo_json_get(c->body, "callbackUrl");
 	octo_job_options jopts = OCTO_JOB_OPTIONS_INIT;
 	int64_t list[FILE_IDS_MAX];
-	char job_id[OCTO_JOB_ID_LEN + 1];
+	char job_id[OCTO_JOB_ID_LEN + 1], status[32];
 	size_t i, n = octo_json_size(ids);
 	octo_json_writer *w;
 	int rc;
@@ -610,18 +626,20 @@ static void submit_job(call *c, const octo_json_value *ids)
 		set_error(c->resp, 400, "validation_error", "callbackUrl must be a string");
 		return;
 	}
+	jopts.idempotency_key = request_header(c->req, "Idempotency-Key");
 	for (i = 0; i < n; i++)
 		octo_json_int(octo_json_at(ids, i), &list[i]);
 	rc = octo_engine_submit_with(c->api->opts.engine, list, n, &jopts, job_id);
-	if (rc == OCTO_EINVAL) {
-		set_error(c->resp, 400, "validation_error", "%s", octo_error_last());
+	if (rc == OCTO_EINVAL || rc == OCTO_ECONFLICT) {
+		set_error(c->resp, rc == OCTO_EINVAL ? 400 : 409,
+		          rc == OCTO_EINVAL ? "validation_error" : "conflict", "%s", octo_error_last());
 		return;
 	}
 	if (rc == OCTO_EBUSY || rc == OCTO_ESHUTDOWN) {
 		add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(c->api, n));
-		set_error(c->resp, 503, rc == OCTO_EBUSY ? "queue_full" : "shutting_down",
-		          rc == OCTO_EBUSY ? "Too many files are waiting; retry later"
-		                           : "The service is shutting down");
+		set_error(c->resp, 503, rc == OCTO_EBUSY ? "busy" : "shutting_down",
+		          rc == OCTO_EBUSY ? "%s; retry later" : "The service is shutting down",
+		          octo_error_last());
 		return;
 	}
 	if (rc < 0) {
@@ -635,7 +653,10 @@ static void submit_job(call *c, const octo_json_value *ids)
 	octo_json_write_key(w, "jobId");
 	octo_json_write_string(w, job_id);
 	octo_json_write_key(w, "status");
-	octo_json_write_string(w, "queued");
+	/* A replayed Idempotency-Key answers with the job as it is now. */
+	if (rc == 1)
+		job_status_name(c->api, job_id, status, sizeof(status));
+	octo_json_write_string(w, rc == 1 ? status : "queued");
 	octo_json_write_key(w, "totalFileIds");
 	octo_json_write_int(w, (int64_t)n);
 	finish_object(c->resp, 202, w);

@@ -13,6 +13,7 @@
 #include <octopus/json.h>
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,9 @@ typedef struct job {
 	int wh_delivered;
 	int wh_queued;           /* in the webhook queue now */
 	char *wh_error;
+	int pending;             /* submitted, record not yet durable: hidden */
+	char *idem_key;          /* Idempotency-Key, or NULL */
+	char idem_hash[65];      /* SHA-256 of what the job asked for, in hex */
 } job;
 
 typedef struct delivery {
@@ -132,9 +136,19 @@ static job *find_job(octo_engine *e, const char *id)
 	if (!id || strlen(id) != OCTO_JOB_ID_LEN)
 		return NULL;
 	for (j = e->buckets[hash_id(id)]; j; j = j->next)
-		if (strcmp(j->id, id) == 0)
+		if (!j->pending && strcmp(j->id, id) == 0)
 			return j;
 	return NULL;
+}
+
+static void remove_job(octo_engine *e, job *j)
+{
+	job **link = &e->buckets[hash_id(j->id)];
+
+	while (*link && *link != j)
+		link = &(*link)->next;
+	if (*link)
+		*link = j->next;
 }
 
 static void add_job(octo_engine *e, job *j)
@@ -151,6 +165,7 @@ static void free_job(job *j)
 
 	free(j->callback_url);
 	free(j->wh_error);
+	free(j->idem_key);
 	for (i = 0; i < j->count; i++)
 		free(j->files[i].error);
 	free(j->files);
@@ -326,6 +341,12 @@ static char *render(const job *j)
 	for (i = 0; i < j->count; i++)
 		write_file(w, &j->files[i]);
 	octo_json_write_array_end(w);
+	if (j->idem_key) {
+		octo_json_write_key(w, "idempotencyKey");
+		octo_json_write_string(w, j->idem_key);
+		octo_json_write_key(w, "requestHash");
+		octo_json_write_string(w, j->idem_hash);
+	}
 	if (j->callback_url) {
 		octo_json_write_key(w, "callbackUrl");
 		octo_json_write_string(w, j->callback_url);
@@ -650,6 +671,57 @@ static void *worker_main(void *arg)
 
 /* ---- the public calls ---------------------------------------------------------- */
 
+static int key_valid(const char *key)
+{
+	size_t n = strlen(key), i;
+
+	if (n < 1 || n > 255)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* What a job asked for, as a SHA-256 in hex: its file ids in order and
+ * its callback URL. Two submits are "the same" when these are. */
+static void request_hash(const int64_t *ids, size_t count, const char *callback, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	out[0] = '\0';
+	if (!ctx)
+		return;
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, ids, count * sizeof(*ids));
+	EVP_DigestUpdate(ctx, "\n", 1);
+	if (callback)
+		EVP_DigestUpdate(ctx, callback, strlen(callback));
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < len && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Under the lock: the job submitted with `key`, if any. A linear scan:
+ * keyed submits are rare next to everything else a job costs. */
+static job *find_by_key(octo_engine *e, const char *key)
+{
+	size_t b;
+	job *j;
+
+	for (b = 0; b < BUCKETS; b++)
+		for (j = e->buckets[b]; j; j = j->next)
+			if (j->idem_key && strcmp(j->idem_key, key) == 0)
+				return j;
+	return NULL;
+}
+
 static int check_ids(const int64_t *ids, size_t count)
 {
 	size_t i;
@@ -669,6 +741,9 @@ int octo_engine_submit(octo_engine *e, const int64_t *ids, size_t count, char *j
 
 static int check_job_options(const octo_engine *e, const octo_job_options *o)
 {
+	if (o && o->idempotency_key && !key_valid(o->idempotency_key))
+		return octo__error(OCTO_EINVAL, "an idempotency key is 1 to 255 characters of "
+		                                "[A-Za-z0-9._:-]");
 	if (!o || !o->callback_url)
 		return 0;
 	if (o->version != OCTO_JOB_OPTIONS_VERSION)
@@ -682,28 +757,40 @@ static int check_job_options(const octo_engine *e, const octo_job_options *o)
 	return 0;
 }
 
-int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
-                            const octo_job_options *options, char *job_id)
+/* Under the lock: what an earlier submit with the same key means for
+ * this one. 1: it is that job (its id is in job_id); 0: go on. */
+static int replayed(octo_engine *e, const job *j, char *job_id, int *rc)
 {
-	char *record;
-	char key[64];
-	size_t i;
-	job *j;
-	int rc;
+	job *old = j->idem_key ? find_by_key(e, j->idem_key) : NULL;
 
-	octo__error_clear();
-	if ((rc = check_ids(ids, count)) < 0 || (rc = check_job_options(e, options)) < 0)
-		return rc;
-	if (!(j = new_job(count)))
-		return octo__error(OCTO_ENOMEM, "out of memory");
-	if (options && options->callback_url && !(j->callback_url = strdup(options->callback_url))) {
-		free_job(j);
-		return octo__error(OCTO_ENOMEM, "out of memory");
+	if (!old)
+		return 0;
+	if (old->pending)
+		*rc = octo__error(OCTO_EBUSY, "a job with this idempotency key is being accepted");
+	else if (strcmp(old->idem_hash, j->idem_hash) != 0)
+		*rc = octo__error(OCTO_ECONFLICT, "this idempotency key was used for another request");
+	else {
+		memcpy(job_id, old->id, OCTO_JOB_ID_LEN + 1);
+		*rc = 1;
 	}
-	if ((rc = octo__uuid4(j->id)) < 0) {
+	return 1;
+}
+
+static job *make_job(const int64_t *ids, size_t count, const octo_job_options *o)
+{
+	job *j = new_job(count);
+	size_t i;
+
+	if (!j)
+		return NULL;
+	if ((o && o->callback_url && !(j->callback_url = strdup(o->callback_url))) ||
+	    (o && o->idempotency_key && !(j->idem_key = strdup(o->idempotency_key))) ||
+	    octo__uuid4(j->id) < 0) {
 		free_job(j);
-		return rc;
+		return NULL;
 	}
+	if (j->idem_key)
+		request_hash(ids, count, j->callback_url, j->idem_hash);
 	octo__timestamp(j->created);
 	memcpy(j->updated, j->created, sizeof(j->updated));
 	for (i = 0; i < count; i++) {
@@ -711,13 +798,38 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 		j->files[i].size = -1;
 	}
 	j->seq = 1;
+	j->pending = 1;
+	return j;
+}
+
+int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
+                            const octo_job_options *options, char *job_id)
+{
+	char *record;
+	char key[64];
+	size_t i;
+	job *j;
+	int rc = 0;
+
+	octo__error_clear();
+	if ((rc = check_ids(ids, count)) < 0 || (rc = check_job_options(e, options)) < 0)
+		return rc;
+	if (!(j = make_job(ids, count, options)))
+		return octo__error(OCTO_ENOMEM, "out of memory");
 	pthread_mutex_lock(&e->lock);
+	if (replayed(e, j, job_id, &rc)) {
+		pthread_mutex_unlock(&e->lock);
+		free_job(j);
+		return rc;
+	}
 	rc = !e->accepting ? octo__error(OCTO_ESHUTDOWN, "the engine is shutting down")
 	     : e->queued + count > e->opts.queue_max
 	             ? octo__error(OCTO_EBUSY, "the queue is full (%zu files waiting)", e->queued)
 	             : 0;
-	if (rc == 0)
+	if (rc == 0) {
 		e->queued += count; /* held while the record is written */
+		add_job(e, j);      /* pending: found by its key only */
+	}
 	pthread_mutex_unlock(&e->lock);
 	if (rc < 0) {
 		free_job(j);
@@ -733,13 +845,15 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	e->queued -= count;
 	if (rc == 0) {
 		j->persisted_seq = 1;
-		add_job(e, j); /* the engine owns it from here */
+		j->pending = 0;
 		for (i = 0; i < count && rc == 0; i++)
 			rc = enqueue(e, j, i, 0);
 		memcpy(job_id, j->id, OCTO_JOB_ID_LEN + 1);
+	} else {
+		remove_job(e, j);
 	}
 	pthread_mutex_unlock(&e->lock);
-	if (rc < 0 && j->persisted_seq == 0)
+	if (j->persisted_seq == 0)
 		free_job(j);
 	return rc;
 }
@@ -891,6 +1005,19 @@ static int load_webhook(const octo_json_value *root, job *j)
 	return 0;
 }
 
+static int load_idempotency(const octo_json_value *root, job *j)
+{
+	const char *key = NULL, *hash = NULL;
+
+	if (octo_json_string(octo_json_get(root, "idempotencyKey"), &key) < 0)
+		return 0;
+	if (!key_valid(key) || octo_json_string(octo_json_get(root, "requestHash"), &hash) < 0 ||
+	    strlen(hash) != 64 || !(j->idem_key = strdup(key)))
+		return -1;
+	memcpy(j->idem_hash, hash, 65);
+	return 0;
+}
+
 /* A record read back may be corrupt or hostile: everything is checked. */
 static job *load_job(const octo_json_value *root)
 {
@@ -926,7 +1053,7 @@ static job *load_job(const octo_json_value *root)
 		}
 	}
 	j->cancelled = strcmp(status, "cancelled") == 0;
-	if (load_webhook(root, j) < 0)
+	if (load_webhook(root, j) < 0 || load_idempotency(root, j) < 0)
 		goto bad;
 	if (octo_json_int(octo_json_get(root, "seq"), &seq) < 0 || seq < 1)
 		seq = 1;

@@ -1211,6 +1211,42 @@ START_TEST(events_stream_a_job_to_its_end_and_resume_without_gaps)
 }
 END_TEST
 
+/* A client retrying an initiate with its Idempotency-Key gets the same
+ * job; the same key with another request is a conflict. */
+START_TEST(idempotency_key_makes_initiate_safe_to_retry)
+{
+	static const char body[] = "{\"file_ids\":[70070,70071]}";
+	char key[80], first[37], second[37];
+	octo_json *doc;
+	reply r;
+
+	snprintf(key, sizeof(key), "Idempotency-Key: order-%d", (int)getpid());
+	request(&shared, "POST", "/v1/download/initiate", "application/json", key, body,
+	        strlen(body), &r);
+	ck_assert_int_eq(r.status, 202);
+	doc = parse(&r);
+	snprintf(first, sizeof(first), "%s", str_member(doc, "jobId"));
+	octo_json_free(doc);
+	reply_free(&r);
+	request(&shared, "POST", "/v1/download/initiate", "application/json", key, body,
+	        strlen(body), &r);
+	ck_assert_int_eq(r.status, 202);
+	doc = parse(&r);
+	snprintf(second, sizeof(second), "%s", str_member(doc, "jobId"));
+	ck_assert_str_eq(first, second);
+	octo_json_free(doc);
+	reply_free(&r);
+	request(&shared, "POST", "/v1/download/initiate", "application/json", key,
+	        "{\"file_ids\":[70072]}", 20, &r);
+	assert_error(&r, 409, "idempotency key");
+	reply_free(&r);
+	request(&shared, "POST", "/v1/download/initiate", "application/json",
+	        "Idempotency-Key: not valid!", body, strlen(body), &r);
+	assert_error(&r, 400, "idempotency key");
+	reply_free(&r);
+}
+END_TEST
+
 START_TEST(unknown_and_malformed_job_ids_are_told_apart)
 {
 	reply r;
@@ -1791,6 +1827,7 @@ int main(void)
 	tcase_add_test(api, tampered_download_urls_are_refused);
 	tcase_add_test(api, job_runs_to_completion_and_its_files_download);
 	tcase_add_test(api, unknown_and_malformed_job_ids_are_told_apart);
+	tcase_add_test(api, idempotency_key_makes_initiate_safe_to_retry);
 	tcase_add_test(api, events_stream_a_job_to_its_end_and_resume_without_gaps);
 	tcase_add_loop_test(api, bad_input_gets_a_clear_json_error, 0,
 	                    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));

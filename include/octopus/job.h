@@ -97,13 +97,21 @@ typedef struct {
 	 * webhook_max_attempts; the status shows "webhook":{"attempts",
 	 * "delivered","lastError"}. Copied. */
 	const char *callback_url;
+	/* A client's key for retrying a submit safely (1..255 bytes of
+	 * [A-Za-z0-9._:-]): a second submit with the same key and the same
+	 * files and callback URL gets the first job's id (and 0) instead of a
+	 * new job; with other files or URL it gets OCTO_ECONFLICT. Kept with
+	 * the job, across restarts. NULL: none. */
+	const char *idempotency_key;
 } octo_job_options;
 
 #define OCTO_JOB_OPTIONS_VERSION 1
-#define OCTO_JOB_OPTIONS_INIT { OCTO_JOB_OPTIONS_VERSION, NULL }
+#define OCTO_JOB_OPTIONS_INIT { OCTO_JOB_OPTIONS_VERSION, NULL, NULL }
 
-/* octo_engine_submit() with options (NULL: none). OCTO_EINVAL for a bad
- * callback URL, or a callback URL without a webhook secret. */
+/* octo_engine_submit() with options (NULL: none). Returns 0 for a new
+ * job, 1 when the idempotency key named an earlier one (whose id is then
+ * in job_id). OCTO_EINVAL for a bad callback URL or idempotency key, or a
+ * callback URL without a webhook secret; OCTO_ECONFLICT as above. */
 OCTO_EXTERN int octo_engine_submit_with(octo_engine *engine, const int64_t *file_ids,
                                         size_t count, const octo_job_options *options,
                                         char *job_id);

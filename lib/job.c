@@ -66,6 +66,22 @@ typedef struct job {
 	char idem_hash[65];      /* SHA-256 of what the job asked for, in hex */
 } job;
 
+/* Single flight: a file being prepared for one job is not prepared again
+ * for another; the others follow it and take its result. */
+typedef struct follower {
+	struct follower *next;
+	job *j;
+	size_t index;
+} follower;
+
+typedef struct flight {
+	struct flight *next;
+	int64_t file_id;
+	follower *followers;
+} flight;
+
+#define FLIGHT_BUCKETS 1024
+
 typedef struct delivery {
 	struct delivery *next;
 	job *j;
@@ -110,6 +126,7 @@ struct octo_engine {
 	void *listener_payload;
 	uint32_t durations[DURATIONS];
 	size_t duration_count;
+	flight *flights[FLIGHT_BUCKETS]; /* files being prepared, by id */
 	unsigned char webhook_key[256];
 	int webhook_key_len;     /* -1: no webhooks */
 	delivery *deliveries;    /* webhook queue, any order */
@@ -588,17 +605,69 @@ static void settle(octo_engine *e, octo_task *t, int rc, int64_t size, uint64_t 
 	}
 }
 
+static flight **find_flight(octo_engine *e, int64_t file_id)
+{
+	flight **link = &e->flights[(uint64_t)file_id % FLIGHT_BUCKETS];
+
+	while (*link && (*link)->file_id != file_id)
+		link = &(*link)->next;
+	return link;
+}
+
+/* Under the lock: the leader of a file is done; its followers take its
+ * result, or queue again when it did not prepare the file. Their changes
+ * go to *out (malloc'd) for publishing. */
+static size_t land(octo_engine *e, int64_t file_id, int ok, int64_t size, change **out)
+{
+	flight **link = find_flight(e, file_id), *fl = *link;
+	size_t n = 0, max = 0;
+	follower *fw;
+
+	*out = NULL;
+	if (!fl)
+		return 0;
+	*link = fl->next;
+	for (fw = fl->followers; fw; fw = fw->next)
+		max++;
+	if (max && !(*out = calloc(max, sizeof(**out))))
+		max = 0; /* out of memory: the records catch up at the next change */
+	while ((fw = fl->followers) != NULL) {
+		job_file *f = &fw->j->files[fw->index];
+		fl->followers = fw->next;
+		if (fw->j->cancelled) {
+			f->state = F_CANCELLED;
+		} else if (ok) {
+			f->state = F_COMPLETED;
+			f->size = size;
+			f->progress = 1.0;
+		} else {
+			f->state = F_PENDING;
+			f->progress = 0;
+			enqueue(e, fw->j, fw->index, 0);
+		}
+		if (n < max)
+			note_change(e, fw->j, 1, &(*out)[n++]);
+		free(fw);
+	}
+	free(fl);
+	return n;
+}
+
 static void prepare(octo_engine *e, octo_task *t)
 {
 	uint64_t started = octo__monotonic_ms();
 	octo_object_info info;
+	change c, *landed;
 	char why[256] = "";
+	size_t n, i;
 	int rc;
-	change c;
 
 	octo__error_clear();
-	rc = e->processor(t, e->payload);
-	if (rc == 0 && (rc = octo_store_head(e->store, t->key, &info)) < 0)
+	/* A file already prepared is served from storage at once. */
+	if (octo_store_head(e->store, t->key, &info) == 0)
+		rc = 0;
+	else if ((rc = e->processor(t, e->payload)) == 0 &&
+	         (rc = octo_store_head(e->store, t->key, &info)) < 0)
 		snprintf(why, sizeof(why), "the processor left no object: %s", octo_strerror(rc));
 	else if (rc < 0)
 		snprintf(why, sizeof(why), "%s%s%s", octo_strerror(rc),
@@ -609,19 +678,41 @@ static void prepare(octo_engine *e, octo_task *t)
 	settle(e, t, rc, rc == 0 ? (int64_t)info.size : -1, octo__monotonic_ms() - started, why);
 	e->running--;
 	note_change(e, t->j, 1, &c);
+	n = land(e, t->file_id, rc == 0, rc == 0 ? (int64_t)info.size : -1, &landed);
 	pthread_cond_broadcast(&e->idle);
 	pthread_mutex_unlock(&e->lock);
 	publish(e, &c);
+	for (i = 0; i < n; i++)
+		publish(e, &landed[i]);
+	free(landed);
 }
 
-/* Under the lock: turns a queue item into a task, or NULL when the file
- * no longer needs work (its job was cancelled meanwhile). */
+/* Under the lock: turns a queue item into a task to run (1), makes it
+ * follow the file's leader (2: publish `c` only), or drops it (0: its
+ * job was cancelled meanwhile). */
 static int start_task(octo_engine *e, item *it, octo_task *t, change *c)
 {
 	job_file *f = &it->j->files[it->index];
+	flight **link, *fl;
+	follower *fw;
 
 	if (it->j->cancelled || f->state != F_PENDING)
 		return 0;
+	link = find_flight(e, f->file_id);
+	if (*link && (fw = calloc(1, sizeof(*fw))) != NULL) {
+		fw->j = it->j;
+		fw->index = it->index;
+		fw->next = (*link)->followers;
+		(*link)->followers = fw;
+		f->state = F_PROCESSING;
+		f->progress = 0;
+		note_change(e, it->j, 1, c);
+		return 2;
+	}
+	if (!*link && (fl = calloc(1, sizeof(*fl))) != NULL) {
+		fl->file_id = f->file_id;
+		*link = fl;
+	}
 	f->state = F_PROCESSING;
 	f->attempts++;
 	f->progress = 0;
@@ -662,7 +753,8 @@ static void *worker_main(void *arg)
 			continue;
 		pthread_mutex_unlock(&e->lock);
 		publish(e, &c);
-		prepare(e, &t);
+		if (go == 1)
+			prepare(e, &t);
 		pthread_mutex_lock(&e->lock);
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -1320,6 +1412,18 @@ void octo_engine_free(octo_engine *e)
 	while ((it = e->head) != NULL) {
 		e->head = it->next;
 		free(it);
+	}
+	for (b = 0; b < FLIGHT_BUCKETS; b++) {
+		while (e->flights[b]) {
+			flight *fl = e->flights[b];
+			e->flights[b] = fl->next;
+			while (fl->followers) {
+				follower *fw = fl->followers;
+				fl->followers = fw->next;
+				free(fw);
+			}
+			free(fl);
+		}
 	}
 	while (e->deliveries) {
 		delivery *d = e->deliveries;

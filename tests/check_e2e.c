@@ -1523,6 +1523,54 @@ START_TEST(webhook_is_signed_and_retried_until_delivered)
 }
 END_TEST
 
+static int64_t file_attempts(const octo_json *doc)
+{
+	int64_t n = -1;
+
+	octo_json_int(octo_json_get(octo_json_at(member(doc, "files"), 0), "attempts"), &n);
+	return n;
+}
+
+/* One piece of work per file: a second job asking for a file that is
+ * being prepared follows that work (no attempt of its own), and a file
+ * already in storage completes at once, whatever the processor's delay. */
+START_TEST(a_file_is_prepared_once_for_all_jobs)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=300", "DOWNLOAD_DELAY_MAX_MS=300", NULL
+	};
+	static const char *const slow[] = {
+		"DOWNLOAD_DELAY_MIN_MS=600000", "DOWNLOAD_DELAY_MAX_MS=600000", NULL
+	};
+	char a[37], b[37], c[37];
+	daemon_proc d = { 0 };
+	octo_json *da, *db, *dc;
+
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70080]}", a);
+	initiate(&d, "{\"file_ids\":[70080]}", b);
+	da = await_job(&d, a, finished);
+	db = await_job(&d, b, finished);
+	ck_assert_str_eq(str_member(da, "status"), "completed");
+	ck_assert_str_eq(str_member(db, "status"), "completed");
+	ck_assert_int_eq(file_attempts(da), 1);
+	ck_assert_int_eq(file_attempts(db), 0); /* it followed a's work */
+	octo_json_free(da);
+	octo_json_free(db);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+
+	memset(&d, 0, sizeof(d));
+	daemon_start(&d, slow, NULL);
+	free(put_file(&d, 70090, 321));
+	initiate(&d, "{\"file_ids\":[70090]}", c);
+	dc = await_job(&d, c, finished); /* bounded at 60 s, the delay is 600 s */
+	ck_assert_str_eq(str_member(dc, "status"), "completed");
+	ck_assert_int_eq(int_member(dc, "completedFileIds"), 1);
+	octo_json_free(dc);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 #define CRASH_JOBS 8
 
 static int any_file_completed(const octo_json *doc)
@@ -1848,6 +1896,7 @@ int main(void)
 	tcase_add_test(own, no_accepted_job_is_lost_to_kill_9);
 	tcase_add_test(own, idle_streams_get_heartbeats_and_a_final_event_at_shutdown);
 	tcase_add_test(own, webhook_is_signed_and_retried_until_delivered);
+	tcase_add_test(own, a_file_is_prepared_once_for_all_jobs);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

@@ -62,6 +62,7 @@ typedef struct job {
 	int wh_queued;           /* in the webhook queue now */
 	char *wh_error;
 	int pending;             /* submitted, record not yet durable: hidden */
+	time_t ended_at;         /* wall clock, when it finished; 0 while not */
 	char *idem_key;          /* Idempotency-Key, or NULL */
 	char idem_hash[65];      /* SHA-256 of what the job asked for, in hex */
 } job;
@@ -133,6 +134,8 @@ struct octo_engine {
 	pthread_cond_t deliver;  /* a delivery may be due */
 	pthread_t webhook_thread;
 	int webhook_running;
+	pthread_t janitor_thread;
+	int janitor_running;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -411,7 +414,7 @@ static void queue_webhook(octo_engine *e, job *j, uint64_t due_ms)
 	d->next = e->deliveries;
 	e->deliveries = d;
 	j->wh_queued = 1;
-	pthread_cond_signal(&e->deliver);
+	pthread_cond_broadcast(&e->deliver); /* the janitor waits on it too */
 }
 
 /* A change made under the lock, to write and announce once it is let go. */
@@ -441,6 +444,8 @@ static void note_change(octo_engine *e, job *j, int persist, change *c)
 	}
 	c->listener = e->listener;
 	c->listener_payload = e->listener_payload;
+	if (c->finished && !j->ended_at)
+		j->ended_at = time(NULL);
 	if (c->finished)
 		queue_webhook(e, j, 0);
 }
@@ -1110,6 +1115,18 @@ static int load_idempotency(const octo_json_value *root, job *j)
 	return 0;
 }
 
+/* "2025-12-14T10:00:00.000Z" to seconds; now when it does not parse, so a
+ * job with a damaged date is kept a full retention period. */
+static time_t parse_time(const char *text)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!strptime(text, "%Y-%m-%dT%H:%M:%S", &tm))
+		return time(NULL);
+	return timegm(&tm);
+}
+
 /* A record read back may be corrupt or hostile: everything is checked. */
 static job *load_job(const octo_json_value *root)
 {
@@ -1151,6 +1168,8 @@ static job *load_job(const octo_json_value *root)
 		seq = 1;
 	j->seq = j->persisted_seq = (uint64_t)seq;
 	j->state = compute_state(j);
+	if (job_done(j->state))
+		j->ended_at = parse_time(j->updated);
 	return j;
 bad:
 	free_job(j);
@@ -1305,6 +1324,63 @@ static void *webhook_main(void *arg)
 	return NULL;
 }
 
+/* ---- retention -------------------------------------------------------------------- */
+
+/* Under the lock: unlinks the jobs past retention (webhook done) and
+ * returns them chained through `next`, for deleting outside the lock. */
+static job *take_expired(octo_engine *e, time_t now)
+{
+	job *expired = NULL;
+	size_t b;
+
+	for (b = 0; b < BUCKETS; b++) {
+		job **link = &e->buckets[b];
+		while (*link) {
+			job *j = *link;
+			int webhook_done = !j->callback_url || j->wh_delivered ||
+			                   j->wh_attempts >= e->opts.webhook_max_attempts;
+			if (j->ended_at && now - j->ended_at >= (time_t)e->opts.retention_s &&
+			    webhook_done && !j->wh_queued) {
+				*link = j->next;
+				j->next = expired;
+				expired = j;
+			} else {
+				link = &j->next;
+			}
+		}
+	}
+	return expired;
+}
+
+static void *janitor_main(void *arg)
+{
+	octo_engine *e = arg;
+	uint32_t every_ms = e->opts.retention_s * 100; /* a tenth of retention, */
+	struct timespec ts;
+
+	if (every_ms < 1000 || every_ms > 60000)
+		every_ms = every_ms < 1000 ? 1000 : 60000; /* within 1 s .. 1 min */
+	pthread_mutex_lock(&e->lock);
+	while (!e->hard_stop) {
+		job *expired = take_expired(e, time(NULL));
+		pthread_mutex_unlock(&e->lock);
+		while (expired) {
+			job *j = expired;
+			char key[64];
+			expired = j->next;
+			record_key(j, key, sizeof(key));
+			octo_store_delete(e->store, key); /* gone already is fine */
+			free_job(j);
+		}
+		pthread_mutex_lock(&e->lock);
+		deadline_ts(octo__monotonic_ms() + every_ms, &ts);
+		if (!e->hard_stop)
+			pthread_cond_timedwait(&e->deliver, &e->lock, &ts);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
 int octo_engine_new(octo_engine **out, octo_store *store, octo_processor processor,
@@ -1370,6 +1446,9 @@ int octo_engine_start(octo_engine *e, size_t *skipped)
 	if (e->webhook_key_len > 0 &&
 	    pthread_create(&e->webhook_thread, NULL, webhook_main, e) == 0)
 		e->webhook_running = 1;
+	if (e->opts.retention_s > 0 &&
+	    pthread_create(&e->janitor_thread, NULL, janitor_main, e) == 0)
+		e->janitor_running = 1;
 	return e->thread_count ? 0 : octo__error(OCTO_ERROR, "cannot start worker threads");
 }
 
@@ -1398,6 +1477,9 @@ void octo_engine_shutdown(octo_engine *e, uint32_t grace_ms)
 	if (e->webhook_running) /* deliveries still due resume at the next start */
 		pthread_join(e->webhook_thread, NULL);
 	e->webhook_running = 0;
+	if (e->janitor_running)
+		pthread_join(e->janitor_thread, NULL);
+	e->janitor_running = 0;
 }
 
 void octo_engine_free(octo_engine *e)

@@ -1571,6 +1571,42 @@ START_TEST(a_file_is_prepared_once_for_all_jobs)
 }
 END_TEST
 
+/* Finished jobs are kept JOB_RETENTION_S, then removed with their record. */
+START_TEST(finished_jobs_are_removed_after_retention)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=20", "JOB_RETENTION_S=1", NULL
+	};
+	struct timespec start, now, pause = { 0, 50 * 1000000L };
+	char job_id[37], path[128], key[80];
+	daemon_proc d = { 0 };
+	octo_store *store;
+	reply r;
+
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70100]}", job_id);
+	octo_json_free(await_job(&d, job_id, finished));
+	snprintf(path, sizeof(path), "/v1/download/status/%s", job_id);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) { /* the janitor runs every second here */
+		request(&d, "GET", path, NULL, NULL, NULL, 0, &r);
+		if (r.status == 404)
+			break;
+		ck_assert_int_eq(r.status, 200);
+		reply_free(&r);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ck_assert_msg(now.tv_sec - start.tv_sec < 30, "job %s was never removed", job_id);
+		nanosleep(&pause, NULL);
+	}
+	reply_free(&r);
+	store = daemon_store(&d);
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	ck_assert_int_eq(octo_store_head(store, key, NULL), OCTO_ENOTFOUND);
+	octo_store_free(store);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 #define CRASH_JOBS 8
 
 static int any_file_completed(const octo_json *doc)
@@ -1897,6 +1933,7 @@ int main(void)
 	tcase_add_test(own, idle_streams_get_heartbeats_and_a_final_event_at_shutdown);
 	tcase_add_test(own, webhook_is_signed_and_retried_until_delivered);
 	tcase_add_test(own, a_file_is_prepared_once_for_all_jobs);
+	tcase_add_test(own, finished_jobs_are_removed_after_retention);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

@@ -64,12 +64,15 @@ typedef struct {
 	const char *webhook_secret;
 	uint32_t webhook_timeout_ms;    /* bound on one delivery attempt */
 	unsigned webhook_max_attempts;  /* then it is given up (and says why) */
+	/* A finished job (and its record) is removed this long after it
+	 * ended, once its webhook is done; 0 keeps jobs forever. */
+	uint32_t retention_s;
 } octo_engine_options;
 
 #define OCTO_ENGINE_OPTIONS_VERSION 1
 #define OCTO_ENGINE_OPTIONS_INIT \
 	{ OCTO_ENGINE_OPTIONS_VERSION, 4, 10000, 3, 300000, 1000, 30000, 1000, \
-	  NULL, 10000, 8 }
+	  NULL, 10000, 8, 0 }
 
 /* Creates an engine; no thread runs until octo_engine_start(). */
 OCTO_EXTERN int octo_engine_new(octo_engine **out, octo_store *store,

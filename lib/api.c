@@ -53,6 +53,7 @@ typedef struct pending {
 	uint64_t due_ms;
 	uint64_t started_ms;
 	int64_t file_id;
+	char job_id[OCTO_JOB_ID_LEN + 1]; /* with an engine: the job to wait for */
 	char base[300];  /* where locally signed URLs point, "" for none;
 	                    holds "http://" + a Host or public_url (<= 255) */
 	octo_response *resp;
@@ -1179,6 +1180,95 @@ static uint32_t random_delay(const octo_api_options *o)
 	return o->download_delay_min_ms + (span == UINT32_MAX ? r : r % (span + 1));
 }
 
+static int job_finished(octo_api *api, const char *job_id)
+{
+	char status[32];
+
+	job_status_name(api, job_id, status, sizeof(status));
+	return strcmp(status, "queued") != 0 && strcmp(status, "processing") != 0;
+}
+
+/* The legacy call waited as long as it may: the job goes on, and the
+ * client is told where to follow it, before any proxy cuts the request. */
+static void answer_still_running(octo_api *api, pending *p)
+{
+	octo_json_writer *w = writer_or_fail(p->resp);
+
+	if (!w)
+		return;
+	add_header(p->resp, "Location", "/v1/download/status/%s", p->job_id);
+	add_header(p->resp, "Retry-After", "%" PRIu32, retry_after_s(api, 0));
+	octo_json_write_key(w, "jobId");
+	octo_json_write_string(w, p->job_id);
+	octo_json_write_key(w, "file_id");
+	octo_json_write_int(w, p->file_id);
+	octo_json_write_key(w, "status");
+	octo_json_write_string(w, "processing");
+	octo_json_write_key(w, "message");
+	octo_json_write_string(w, "Still preparing; follow the Location header for its status");
+	finish_object(p->resp, 202, w);
+}
+
+/* Under api->lock: answers the legacy call waiting for `job_id` now. */
+static void wake_start(octo_api *api, const char *job_id)
+{
+	pending **link = &api->queue, *p;
+
+	while (*link && strcmp((*link)->job_id, job_id) != 0)
+		link = &(*link)->next;
+	if (!(p = *link))
+		return;
+	*link = p->next;
+	p->due_ms = 0;
+	enqueue(api, p);
+	pthread_cond_signal(&api->wake);
+}
+
+/* Called by the event registry on every job change. */
+static void on_job_change(void *payload, const char *job_id, int finished)
+{
+	octo_api *api = payload;
+
+	if (!finished)
+		return;
+	pthread_mutex_lock(&api->lock);
+	wake_start(api, job_id);
+	pthread_mutex_unlock(&api->lock);
+}
+
+/* With an engine, the legacy call is a one-file job: it waits for it up to
+ * the request timeout, answered as soon as the job ends. */
+static void start_through_engine(call *c, pending *p, int64_t file_id)
+{
+	octo_api *api = c->api;
+	int rc = octo_engine_submit(api->opts.engine, &file_id, 1, p->job_id);
+
+	if (rc < 0) {
+		free(p);
+		if (rc == OCTO_EBUSY || rc == OCTO_ESHUTDOWN) {
+			add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(api, 1));
+			set_error(c->resp, 503, "busy", "%s; retry later", octo_error_last());
+		} else {
+			storage_error(c->resp, rc);
+		}
+		return;
+	}
+	p->started_ms = octo__monotonic_ms();
+	p->due_ms = p->started_ms + api->opts.start_wait_ms;
+	p->file_id = file_id;
+	p->resp = c->resp;
+	p->done = c->done;
+	p->payload = c->payload;
+	pthread_mutex_lock(&api->lock);
+	enqueue(api, p);
+	/* It may have ended before it was queued here: look once more. */
+	if (job_finished(api, p->job_id) || api->stopping)
+		wake_start(api, p->job_id);
+	pthread_cond_signal(&api->wake);
+	pthread_mutex_unlock(&api->lock);
+	c->deferred = 1;
+}
+
 static void handle_start(call *c)
 {
 	octo_api *api = c->api;
@@ -1197,6 +1287,10 @@ static void handle_start(call *c)
 	}
 	if (base_url(api, c->req, p->base, sizeof(p->base)) < 0)
 		p->base[0] = '\0';
+	if (api->opts.engine) {
+		start_through_engine(c, p, file_id);
+		return;
+	}
 	if (!api->opts.download_delay_enabled) {
 		complete_start(api, file_id, octo__monotonic_ms(), p->base[0] ? p->base : NULL,
 		               c->resp);
@@ -1251,8 +1345,10 @@ static void *timer_main(void *arg)
 		api->queue = p->next;
 		stopping = api->stopping;
 		pthread_mutex_unlock(&api->lock);
-		if (stopping)
+		if (stopping && !p->job_id[0])
 			set_error(p->resp, 503, "shutting_down", "The service is shutting down");
+		else if (p->job_id[0] && !job_finished(api, p->job_id))
+			answer_still_running(api, p); /* timed out, or shutting down */
 		else
 			complete_start(api, p->file_id, p->started_ms,
 			               p->base[0] ? p->base : NULL, p->resp);
@@ -1555,7 +1651,7 @@ int octo_api_new(octo_api **out, octo_store *store, const octo_api_options *opts
 		                         opts->rate_limit_max);
 	if (rc == 0 && opts->engine)
 		rc = octo__events_new(&api->events, opts->engine, opts->sse_heartbeat_ms,
-		                      render_event, api);
+		                      render_event, on_job_change, api);
 	if (rc == 0)
 		rc = start_timer(api);
 	if (rc < 0) {

@@ -38,6 +38,7 @@ struct octo_stream {
 struct octo__events {
 	octo_engine *engine;
 	octo__events_render render;
+	octo__events_hook hook;
 	void *payload;
 	uint32_t heartbeat_ms;
 	pthread_mutex_t lock;
@@ -60,7 +61,6 @@ static void on_change(const char *job_id, uint64_t seq, int finished, void *payl
 	octo_stream *s;
 
 	(void)seq;
-	(void)finished;
 	pthread_mutex_lock(&ev->lock);
 	for (s = ev->streams; s; s = s->next) {
 		if (strcmp(s->job_id, job_id) != 0)
@@ -71,6 +71,8 @@ static void on_change(const char *job_id, uint64_t seq, int finished, void *payl
 		wake(s);
 	}
 	pthread_mutex_unlock(&ev->lock);
+	if (ev->hook)
+		ev->hook(ev->payload, job_id, finished);
 }
 
 /* Marks every stream for a heartbeat, or for closing, and wakes it.
@@ -114,7 +116,7 @@ static void *heartbeat_main(void *arg)
 }
 
 int octo__events_new(octo__events **out, octo_engine *engine, uint32_t heartbeat_ms,
-                     octo__events_render render, void *payload)
+                     octo__events_render render, octo__events_hook hook, void *payload)
 {
 	pthread_condattr_t attr;
 	octo__events *ev = calloc(1, sizeof(*ev));
@@ -123,6 +125,7 @@ int octo__events_new(octo__events **out, octo_engine *engine, uint32_t heartbeat
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	ev->engine = engine;
 	ev->render = render;
+	ev->hook = hook;
 	ev->payload = payload;
 	ev->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 15000;
 	pthread_mutex_init(&ev->lock, NULL);

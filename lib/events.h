@@ -15,9 +15,12 @@ typedef struct octo__events octo__events;
 typedef char *(*octo__events_render)(void *payload, const char *job_id, const char *base,
                                      uint64_t *seq, int *finished);
 
+/* Told of every job change, after the streams (on the engine's thread). */
+typedef void (*octo__events_hook)(void *payload, const char *job_id, int finished);
+
 /* Takes over the engine's listener. */
 int octo__events_new(octo__events **out, octo_engine *engine, uint32_t heartbeat_ms,
-                     octo__events_render render, void *payload);
+                     octo__events_render render, octo__events_hook hook, void *payload);
 
 /* Ends every stream with a final "shutdown" event and wakes it; streams
  * opened later end at once. Idempotent. */

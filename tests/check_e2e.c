@@ -465,6 +465,18 @@ static octo_store *daemon_store(const daemon_proc *d)
 	return store;
 }
 
+/* The object behind downloads/<id>.zip, as the daemon's store holds it. */
+static char *stored_object(const daemon_proc *d, int64_t file_id, size_t *len)
+{
+	octo_store *store = daemon_store(d);
+	char key[64], *data = NULL;
+
+	snprintf(key, sizeof(key), "downloads/%lld.zip", (long long)file_id);
+	ck_assert_int_eq(octo_store_get(store, key, &data, len), 0);
+	octo_store_free(store);
+	return data;
+}
+
 /* Puts downloads/<id>.zip of `size` bytes (a pattern, not a constant). */
 static char *put_file(const daemon_proc *d, int64_t file_id, size_t size)
 {
@@ -694,7 +706,8 @@ START_TEST(initiate_persists_the_job_before_replying)
 }
 END_TEST
 
-/* The legacy call waits 300-500 ms here; a /health sent after it must be
+/* The legacy call runs a one-file job and waits for it (the simulated
+ * preparation takes 300-500 ms here); a /health sent after it must be
  * answered while it still waits. */
 START_TEST(start_waits_without_blocking_other_requests)
 {
@@ -706,7 +719,8 @@ START_TEST(start_waits_without_blocking_other_requests)
 	int running = 1, fast_done = 0, slow_done_first = 0;
 	octo_json *doc;
 
-	char *stored = put_file(&shared, 70002, 99);
+	char *stored;
+	size_t stored_len;
 	slow = prepare(&shared, "POST", "/v1/download/start", hdrs, body, strlen(body), &rs);
 	curl_multi_add_handle(multi, slow);
 	/* Let the slow request reach the server before the fast one starts. */
@@ -748,16 +762,17 @@ START_TEST(start_waits_without_blocking_other_requests)
 	doc = parse(&rs);
 	ck_assert_int_eq(int_member(doc, "file_id"), 70002);
 	ck_assert_str_eq(str_member(doc, "status"), "completed");
-	ck_assert_int_eq(int_member(doc, "size"), 99);
 	ck_assert_int_ge(int_member(doc, "processingTimeMs"), 300);
 	str_member(doc, "message");
-	/* The URL really downloads the stored bytes. */
+	/* The URL really downloads the bytes the job stored. */
+	stored = stored_object(&shared, 70002, &stored_len);
+	ck_assert_int_eq(int_member(doc, "size"), (int64_t)stored_len);
 	reply_free(&rh);
 	ck_assert_int_eq(fetch(str_member(doc, "downloadUrl"), &rh), 200);
-	ck_assert_uint_eq(rh.body_len, 99);
-	ck_assert_int_eq(memcmp(rh.body, stored, 99), 0);
+	ck_assert_uint_eq(rh.body_len, stored_len);
+	ck_assert_int_eq(memcmp(rh.body, stored, stored_len), 0);
 	octo_json_free(doc);
-	free(stored);
+	octo_free(stored);
 	reply_free(&rs);
 	reply_free(&rh);
 }
@@ -795,18 +810,22 @@ START_TEST(tampered_download_urls_are_refused)
 }
 END_TEST
 
-START_TEST(start_reports_a_missing_file_as_failed)
+/* A file already in storage is answered at once, without the simulated
+ * delay (which is 300-500 ms here: the answer must not wait it out). */
+START_TEST(start_answers_a_stored_file_at_once)
 {
-	reply r;
+	char *stored = put_file(&shared, 70003, 77);
 	octo_json *doc;
+	reply r;
 
 	post_json(&shared, "/v1/download/start", "{\"file_id\":70003}", &r);
 	ck_assert_int_eq(r.status, 200);
 	doc = parse(&r);
-	ck_assert_str_eq(str_member(doc, "status"), "failed");
-	ck_assert_int_eq(octo_json_typeof(member(doc, "size")), OCTO_JSON_NULL);
-	ck_assert_int_eq(octo_json_typeof(member(doc, "downloadUrl")), OCTO_JSON_NULL);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	ck_assert_int_eq(int_member(doc, "size"), 77);
+	ck_assert_int_lt(int_member(doc, "processingTimeMs"), 300);
 	octo_json_free(doc);
+	free(stored);
 	reply_free(&r);
 }
 END_TEST
@@ -1057,18 +1076,6 @@ static int finished(const octo_json *doc)
 static int processing(const octo_json *doc)
 {
 	return strcmp(str_member(doc, "status"), "processing") == 0;
-}
-
-/* The object behind downloads/<id>.zip, as the daemon's store holds it. */
-static char *stored_object(const daemon_proc *d, int64_t file_id, size_t *len)
-{
-	octo_store *store = daemon_store(d);
-	char key[64], *data = NULL;
-
-	snprintf(key, sizeof(key), "downloads/%lld.zip", (long long)file_id);
-	ck_assert_int_eq(octo_store_get(store, key, &data, len), 0);
-	octo_store_free(store);
-	return data;
 }
 
 START_TEST(job_runs_to_completion_and_its_files_download)
@@ -1607,6 +1614,37 @@ START_TEST(finished_jobs_are_removed_after_retention)
 }
 END_TEST
 
+/* The legacy call never outlives REQUEST_TIMEOUT_MS: past it, the client
+ * gets 202 and where to follow the job, which goes on. */
+START_TEST(start_answers_202_with_location_before_the_request_timeout)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=60000", "DOWNLOAD_DELAY_MAX_MS=60000",
+		"REQUEST_TIMEOUT_MS=1000", NULL
+	};
+	char location[128], want[128];
+	daemon_proc d = { 0 };
+	octo_json *doc, *status;
+	reply r;
+
+	daemon_start(&d, env, NULL);
+	post_json(&d, "/v1/download/start", "{\"file_id\":70110}", &r);
+	ck_assert_int_eq(r.status, 202);
+	doc = parse(&r);
+	ck_assert_int_eq(int_member(doc, "file_id"), 70110);
+	ck_assert(header(&r, "Location", location, sizeof(location)));
+	snprintf(want, sizeof(want), "/v1/download/status/%s", str_member(doc, "jobId"));
+	ck_assert_str_eq(location, want);
+	assert_header(&r, "Retry-After", NULL);
+	status = job_status(&d, str_member(doc, "jobId"));
+	ck_assert_str_eq(str_member(status, "status"), "processing");
+	octo_json_free(status);
+	octo_json_free(doc);
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 #define CRASH_JOBS 8
 
 static int any_file_completed(const octo_json *doc)
@@ -1739,7 +1777,8 @@ START_TEST(cors_list_echoes_only_listed_origins)
 }
 END_TEST
 
-/* SIGTERM while a legacy call waits: it is answered 503, and the process
+/* SIGTERM while a legacy call waits: it is answered 202 with where to
+ * follow its job (which resumes at the next start), and the process
  * exits 0. */
 START_TEST(sigterm_answers_waiting_requests_and_exits_cleanly)
 {
@@ -1768,7 +1807,7 @@ START_TEST(sigterm_answers_waiting_requests_and_exits_cleanly)
 	ck_assert(await_log(&d, "request waiting"));
 	kill(d.pid, SIGTERM);
 	ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 20000), 0);
-	ck_assert_str_eq(line, "HTTP/1.1 503");
+	ck_assert_str_eq(line, "HTTP/1.1 202");
 	close(fd[0]);
 	waitpid(helper, NULL, 0);
 	ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
@@ -1907,7 +1946,7 @@ int main(void)
 	tcase_add_test(api, check_reports_missing_then_present_files);
 	tcase_add_test(api, initiate_persists_the_job_before_replying);
 	tcase_add_test(api, start_waits_without_blocking_other_requests);
-	tcase_add_test(api, start_reports_a_missing_file_as_failed);
+	tcase_add_test(api, start_answers_a_stored_file_at_once);
 	tcase_add_test(api, tampered_download_urls_are_refused);
 	tcase_add_test(api, job_runs_to_completion_and_its_files_download);
 	tcase_add_test(api, unknown_and_malformed_job_ids_are_told_apart);
@@ -1934,6 +1973,7 @@ int main(void)
 	tcase_add_test(own, webhook_is_signed_and_retried_until_delivered);
 	tcase_add_test(own, a_file_is_prepared_once_for_all_jobs);
 	tcase_add_test(own, finished_jobs_are_removed_after_retention);
+	tcase_add_test(own, start_answers_202_with_location_before_the_request_timeout);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

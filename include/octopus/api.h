@@ -58,12 +58,15 @@ typedef struct {
 	 * are only recorded in the store. */
 	octo_engine *engine;
 	uint32_t sse_heartbeat_ms;      /* a comment on idle event streams */
+	/* With an engine, the legacy /v1/download/start runs a one-file job
+	 * and waits this long for it, then answers 202 with Location. */
+	uint32_t start_wait_ms;
 } octo_api_options;
 
 #define OCTO_API_OPTIONS_VERSION 1
 #define OCTO_API_OPTIONS_INIT \
 	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000, \
-	  3600, NULL, 0, NULL, 1000, NULL, 15000 }
+	  3600, NULL, 0, NULL, 1000, NULL, 15000, 30000 }
 
 /* Creates the API over `store` (borrowed: it must outlive the API).
  * `opts` is copied; NULL means OCTO_API_OPTIONS_INIT. OCTO_EINVAL names

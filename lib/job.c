@@ -906,7 +906,7 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	char key[64];
 	size_t i;
 	job *j;
-	int rc = 0;
+	int rc = 0, owned;
 
 	octo__error_clear();
 	if ((rc = check_ids(ids, count)) < 0 || (rc = check_job_options(e, options)) < 0)
@@ -949,8 +949,9 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	} else {
 		remove_job(e, j);
 	}
+	owned = j->persisted_seq != 0; /* read before workers can see the job */
 	pthread_mutex_unlock(&e->lock);
-	if (j->persisted_seq == 0)
+	if (!owned)
 		free_job(j);
 	return rc;
 }

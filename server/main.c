@@ -194,12 +194,14 @@ static int open_store(settings *cfg, octo_store **store, char *secret, size_t si
 /* Loads every job the store holds and starts the workers: whatever was
  * accepted before a crash or a stop goes on from here. */
 static int start_engine(settings *cfg, octo_store *store, simulate_options *sim,
-                        octo_engine **engine)
+                        origin_options *origin, octo_engine **engine)
 {
 	char line[160];
 	size_t skipped = 0;
+	octo_processor processor = cfg->use_origin ? processor_origin : processor_simulate;
+	void *payload = cfg->use_origin ? (void *)origin : (void *)sim;
 
-	if (octo_engine_new(engine, store, processor_simulate, sim, &cfg->engine) < 0 ||
+	if (octo_engine_new(engine, store, processor, payload, &cfg->engine) < 0 ||
 	    octo_engine_start(*engine, &skipped) < 0) {
 		fprintf(stderr, "octopusd: jobs: %s\n", octo_error_last());
 		return -1;
@@ -216,6 +218,7 @@ static int serve(settings *cfg, const sigset_t *signals)
 {
 	simulate_options sim = { cfg->api.download_delay_enabled, cfg->api.download_delay_min_ms,
 	                         cfg->api.download_delay_max_ms };
+	origin_options origin = { cfg->origin_url, 30 };
 	octo_store *store = NULL;
 	octo_engine *engine = NULL;
 	octo_api *api = NULL;
@@ -225,7 +228,7 @@ static int serve(settings *cfg, const sigset_t *signals)
 	int sig = 0, rc = -1;
 
 	if (open_store(cfg, &store, secret, sizeof(secret)) < 0 ||
-	    start_engine(cfg, store, &sim, &engine) < 0)
+	    start_engine(cfg, store, &sim, &origin, &engine) < 0)
 		goto out;
 	cfg->api.engine = engine;
 	if (octo_api_new(&api, store, &cfg->api) < 0) {

@@ -264,9 +264,16 @@ static void get_engine(loader *l, settings *c)
 	if (c->webhook_secret && strlen(c->webhook_secret) < 16)
 		bad(l, "OCTO_WEBHOOK_SECRET must be at least 16 characters (or whsec_<base64>)");
 	c->engine.webhook_secret = c->webhook_secret;
-	if (v && strcmp(v, "simulate") != 0)
-		bad(l, "OCTO_PROCESSOR must be simulate (got \"%.40s\"); the origin "
-		       "processor is not in this version", v);
+	c->origin_url = get_string(l, "OCTO_ORIGIN_URL");
+	c->use_origin = v && strcmp(v, "origin") == 0;
+	if (v && strcmp(v, "simulate") != 0 && !c->use_origin)
+		bad(l, "OCTO_PROCESSOR must be simulate or origin (got \"%.40s\")", v);
+	if (c->use_origin && (!c->origin_url || !strstr(c->origin_url, "{file_id}") ||
+	                      (strncmp(c->origin_url, "http://", 7) != 0 &&
+	                       strncmp(c->origin_url, "https://", 8) != 0) ||
+	                      strlen(c->origin_url) > 2048))
+		bad(l, "OCTO_PROCESSOR=origin needs OCTO_ORIGIN_URL, an http(s) URL with "
+		       "{file_id} in it, e.g. https://files.example.com/{file_id}.zip");
 }
 
 static void get_urls(loader *l, settings *c)
@@ -349,6 +356,8 @@ void settings_free(settings *cfg)
 	if (cfg->url_secret)
 		explicit_bzero(cfg->url_secret, strlen(cfg->url_secret));
 	free(cfg->url_secret);
+	free(cfg->origin_url);
+	cfg->origin_url = NULL;
 	if (cfg->webhook_secret)
 		explicit_bzero(cfg->webhook_secret, strlen(cfg->webhook_secret));
 	free(cfg->webhook_secret);

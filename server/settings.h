@@ -25,6 +25,8 @@ typedef struct {
 	octo_engine_options engine;  /* OCTO_WORKERS, OCTO_QUEUE_MAX, ... */
 	uint32_t shutdown_grace_s;   /* running files may finish this long */
 	char *webhook_secret;        /* OCTO_WEBHOOK_SECRET, or NULL */
+	int use_origin;              /* OCTO_PROCESSOR=origin */
+	char *origin_url;            /* OCTO_ORIGIN_URL, or NULL */
 	int use_s3;                  /* S3_BUCKET_NAME is set */
 	octo_s3_options s3;          /* its strings point into s3_strings */
 	char *s3_strings[5];         /* endpoint, region, key id, secret, bucket */

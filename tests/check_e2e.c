@@ -1403,9 +1403,9 @@ static char *read_request(int fd, const char **body)
 		used += (size_t)n;
 		buf[used] = '\0';
 		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
-		    header_value(buf, "Content-Length:", len_text, sizeof(len_text)) &&
-		    used >= (size_t)(end + 4 - buf) + (size_t)atol(len_text))
-			break;
+		    (!header_value(buf, "Content-Length:", len_text, sizeof(len_text)) ||
+		     used >= (size_t)(end + 4 - buf) + (size_t)atol(len_text)))
+			break; /* headers done, and the body if one was announced */
 	}
 	buf[used] = '\0';
 	end = strstr(buf, "\r\n\r\n");
@@ -1642,6 +1642,117 @@ START_TEST(start_answers_202_with_location_before_the_request_timeout)
 	octo_json_free(doc);
 	reply_free(&r);
 	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ---- an origin server ----------------------------------------------------- */
+
+#define ORIGIN_SIZE 200000
+
+static void origin_bytes(int64_t file_id, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		buf[i] = (char)('A' + (i * 31 + (size_t)file_id) % 61);
+}
+
+/* Serves /files/<id> until killed: 70122 is 404; 70121 breaks off half
+ * way the first time, then serves Range requests with 206. */
+static pid_t origin_server(int *port)
+{
+	static char body[ORIGIN_SIZE];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), broke_once = 0;
+	pid_t pid;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	getsockname(lfd, (struct sockaddr *)&sa, &len);
+	*port = ntohs(sa.sin_port);
+	if ((pid = fork()) != 0) {
+		close(lfd);
+		return pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		const char *ignored;
+		char *req = read_request(fd, &ignored), head[256], range[64];
+		long long id = 0, from = 0;
+		sscanf(req, "GET /files/%lld", &id);
+		if (header_value(req, "Range:", range, sizeof(range)))
+			sscanf(range, "bytes=%lld-", &from);
+		origin_bytes(id, body, sizeof(body));
+		if (id == 70122) {
+			snprintf(head, sizeof(head), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+			                             "Connection: close\r\n\r\n");
+			send(fd, head, strlen(head), MSG_NOSIGNAL);
+		} else if (from > 0) {
+			snprintf(head, sizeof(head), "HTTP/1.1 206 Partial Content\r\nContent-Length: %lld\r\n"
+			         "Content-Range: bytes %lld-%d/%d\r\nConnection: close\r\n\r\n",
+			         ORIGIN_SIZE - from, from, ORIGIN_SIZE - 1, ORIGIN_SIZE);
+			send(fd, head, strlen(head), MSG_NOSIGNAL);
+			send(fd, body + from, (size_t)(ORIGIN_SIZE - from), MSG_NOSIGNAL);
+		} else {
+			int cut = id == 70121 && !broke_once++;
+			snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+			         "Accept-Ranges: bytes\r\nConnection: close\r\n\r\n", ORIGIN_SIZE);
+			send(fd, head, strlen(head), MSG_NOSIGNAL);
+			send(fd, body, cut ? ORIGIN_SIZE / 2 : ORIGIN_SIZE, MSG_NOSIGNAL);
+		}
+		close(fd);
+		free(req);
+	}
+}
+
+/* OCTO_PROCESSOR=origin fetches each file from the origin into storage,
+ * resumes a transfer that broke off, and fails a file the origin lacks. */
+START_TEST(origin_processor_fetches_resumes_and_fails_cleanly)
+{
+	char env_url[128], job_id[37], want[ORIGIN_SIZE];
+	const char *env[] = { "OCTO_PROCESSOR=origin", env_url, "OCTO_MAX_ATTEMPTS=1", NULL };
+	daemon_proc d = { 0 };
+	const octo_json_value *files;
+	octo_json *doc;
+	int port, i;
+	pid_t origin = origin_server(&port);
+
+	snprintf(env_url, sizeof(env_url), "OCTO_ORIGIN_URL=http://127.0.0.1:%d/files/{file_id}",
+	         port);
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70120,70121,70122]}", job_id);
+	doc = await_job(&d, job_id, finished);
+	ck_assert_str_eq(str_member(doc, "status"), "partial");
+	files = member(doc, "files");
+	for (i = 0; i < 2; i++) {
+		const octo_json_value *f = octo_json_at(files, (size_t)i);
+		const char *state = NULL;
+		size_t len;
+		char *bytes = stored_object(&d, 70120 + i, &len);
+		octo_json_string(octo_json_get(f, "status"), &state);
+		ck_assert_str_eq(state, "completed");
+		origin_bytes(70120 + i, want, sizeof(want));
+		ck_assert_uint_eq(len, ORIGIN_SIZE);
+		ck_assert_int_eq(memcmp(bytes, want, len), 0);
+		octo_free(bytes);
+	}
+	{
+		const octo_json_value *f = octo_json_at(files, 2);
+		const char *state = NULL, *error = NULL;
+		octo_json_string(octo_json_get(f, "status"), &state);
+		octo_json_string(octo_json_get(f, "error"), &error);
+		ck_assert_str_eq(state, "failed");
+		ck_assert_ptr_nonnull(strstr(error, "not found"));
+	}
+	octo_json_free(doc);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	kill(origin, SIGKILL);
+	waitpid(origin, NULL, 0);
 }
 END_TEST
 
@@ -1974,6 +2085,7 @@ int main(void)
 	tcase_add_test(own, a_file_is_prepared_once_for_all_jobs);
 	tcase_add_test(own, finished_jobs_are_removed_after_retention);
 	tcase_add_test(own, start_answers_202_with_location_before_the_request_timeout);
+	tcase_add_test(own, origin_processor_fetches_resumes_and_fails_cleanly);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

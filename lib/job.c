@@ -136,6 +136,7 @@ struct octo_engine {
 	int webhook_running;
 	pthread_t janitor_thread;
 	int janitor_running;
+	pthread_mutex_t shutdown_lock; /* one shutdown joins the threads */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -909,6 +910,8 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	int rc = 0, owned;
 
 	octo__error_clear();
+	if (!job_id)
+		return octo__error(OCTO_EINVAL, "no room for the job id");
 	if ((rc = check_ids(ids, count)) < 0 || (rc = check_job_options(e, options)) < 0)
 		return rc;
 	if (!(j = make_job(ids, count, options)))
@@ -1163,6 +1166,9 @@ static job *load_job(const octo_json_value *root)
 		}
 	}
 	j->cancelled = strcmp(status, "cancelled") == 0;
+	for (i = 0; j->cancelled && i < count; i++) /* a crash came before they stopped */
+		if (!file_done(j->files[i].state))
+			j->files[i].state = F_CANCELLED;
 	if (load_webhook(root, j) < 0 || load_idempotency(root, j) < 0)
 		goto bad;
 	if (octo_json_int(octo_json_get(root, "seq"), &seq) < 0 || seq < 1)
@@ -1416,6 +1422,7 @@ int octo_engine_new(octo_engine **out, octo_store *store, octo_processor process
 		return octo__error(OCTO_EINVAL, "webhook_secret is not a valid secret");
 	}
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->shutdown_lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->work, &attr);
@@ -1461,6 +1468,7 @@ void octo_engine_shutdown(octo_engine *e, uint32_t grace_ms)
 
 	if (!e)
 		return;
+	pthread_mutex_lock(&e->shutdown_lock);
 	pthread_mutex_lock(&e->lock);
 	e->accepting = 0; /* workers take no more files */
 	pthread_cond_broadcast(&e->work);
@@ -1481,6 +1489,7 @@ void octo_engine_shutdown(octo_engine *e, uint32_t grace_ms)
 	if (e->janitor_running)
 		pthread_join(e->janitor_thread, NULL);
 	e->janitor_running = 0;
+	pthread_mutex_unlock(&e->shutdown_lock);
 }
 
 void octo_engine_free(octo_engine *e)
@@ -1526,5 +1535,6 @@ void octo_engine_free(octo_engine *e)
 	pthread_cond_destroy(&e->deliver);
 	explicit_bzero(e->webhook_key, sizeof(e->webhook_key));
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->shutdown_lock);
 	free(e);
 }

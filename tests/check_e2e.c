@@ -1439,20 +1439,28 @@ static int signature_valid(const char *req, const char *body)
 
 /* A receiver in a child process: answers the first delivery 500 and the
  * second 200, and reports on `report` whether each was signed right. */
-static pid_t webhook_receiver(int *port, int report)
+/* A listening socket on a free loopback port, for the test's servers. */
+static int listen_loopback(int *port)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), i;
-	pid_t pid;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(lfd, 8), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
 	getsockname(lfd, (struct sockaddr *)&sa, &len);
 	*port = ntohs(sa.sin_port);
+	return lfd;
+}
+
+static pid_t webhook_receiver(int *port, int report)
+{
+	int lfd = listen_loopback(port), i;
+	pid_t pid;
+
 	pid = fork();
 	if (pid != 0) {
 		close(lfd);
@@ -1662,18 +1670,9 @@ static void origin_bytes(int64_t file_id, char *buf, size_t size)
 static pid_t origin_server(int *port)
 {
 	static char body[ORIGIN_SIZE];
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), broke_once = 0;
+	int lfd = listen_loopback(port), broke_once = 0;
 	pid_t pid;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(lfd, 16), 0);
-	getsockname(lfd, (struct sockaddr *)&sa, &len);
-	*port = ntohs(sa.sin_port);
 	if ((pid = fork()) != 0) {
 		close(lfd);
 		return pid;

@@ -628,6 +628,7 @@ static void submit_job(call *c, const octo_json_value *ids)
 		return;
 	}
 	jopts.idempotency_key = request_header(c->req, "Idempotency-Key");
+	jopts.client = c->req->client;
 	for (i = 0; i < n; i++)
 		octo_json_int(octo_json_at(ids, i), &list[i]);
 	rc = octo_engine_submit_with(c->api->opts.engine, list, n, &jopts, job_id);
@@ -1241,7 +1242,11 @@ static void on_job_change(void *payload, const char *job_id, int finished)
 static void start_through_engine(call *c, pending *p, int64_t file_id)
 {
 	octo_api *api = c->api;
-	int rc = octo_engine_submit(api->opts.engine, &file_id, 1, p->job_id);
+	octo_job_options jopts = OCTO_JOB_OPTIONS_INIT;
+	int rc;
+
+	jopts.client = c->req->client;
+	rc = octo_engine_submit_with(api->opts.engine, &file_id, 1, &jopts, p->job_id);
 
 	if (rc < 0) {
 		free(p);

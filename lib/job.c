@@ -62,6 +62,7 @@ typedef struct job {
 	int wh_queued;           /* in the webhook queue now */
 	char *wh_error;
 	int pending;             /* submitted, record not yet durable: hidden */
+	char client[65];         /* who asked, "" for nobody in particular */
 	time_t ended_at;         /* wall clock, when it finished; 0 while not */
 	char *idem_key;          /* Idempotency-Key, or NULL */
 	char idem_hash[65];      /* SHA-256 of what the job asked for, in hex */
@@ -128,6 +129,7 @@ struct octo_engine {
 	uint32_t durations[DURATIONS];
 	size_t duration_count;
 	flight *flights[FLIGHT_BUCKETS]; /* files being prepared, by id */
+	struct client_slot *clients[FLIGHT_BUCKETS]; /* files running per client */
 	unsigned char webhook_key[256];
 	int webhook_key_len;     /* -1: no webhooks */
 	delivery *deliveries;    /* webhook queue, any order */
@@ -239,7 +241,62 @@ static int enqueue(octo_engine *e, job *j, size_t index, uint64_t not_before)
 	return 0;
 }
 
-/* Takes the first task that is due; else *wake_at says when one will be. */
+/* Files being prepared for one client, for client_max_active. */
+typedef struct client_slot {
+	struct client_slot *next;
+	char name[65];
+	unsigned active;
+} client_slot;
+
+static client_slot **find_client(octo_engine *e, const char *name)
+{
+	uint32_t h = 2166136261u;
+	const char *p;
+	client_slot **link;
+
+	for (p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (link = &e->clients[h % FLIGHT_BUCKETS]; *link; link = &(*link)->next)
+		if (strcmp((*link)->name, name) == 0)
+			break;
+	return link;
+}
+
+static int client_at_cap(octo_engine *e, const char *name)
+{
+	client_slot **link;
+
+	if (!e->opts.client_max_active || !name[0])
+		return 0;
+	link = find_client(e, name);
+	return *link && (*link)->active >= e->opts.client_max_active;
+}
+
+/* Counts a file of `name` starting (+1) or ending (-1); a client with
+ * nothing running is forgotten. */
+static void client_count(octo_engine *e, const char *name, int delta)
+{
+	client_slot **link, *c;
+
+	if (!e->opts.client_max_active || !name[0])
+		return;
+	link = find_client(e, name);
+	if (!*link && delta > 0 && (c = calloc(1, sizeof(*c))) != NULL) {
+		snprintf(c->name, sizeof(c->name), "%s", name);
+		*link = c;
+	}
+	if (!(c = *link))
+		return;
+	c->active = delta > 0 ? c->active + 1 : c->active - 1;
+	if (c->active == 0) {
+		*link = c->next;
+		free(c);
+	}
+}
+
+/* Takes the first task that is due and whose client is under its cap;
+ * else *wake_at says when a retry will be due (a file ending wakes the
+ * workers for capped clients). */
 static item *dequeue_due(octo_engine *e, uint64_t now, uint64_t *wake_at)
 {
 	item **link = &e->head, *prev = NULL;
@@ -247,6 +304,8 @@ static item *dequeue_due(octo_engine *e, uint64_t now, uint64_t *wake_at)
 	*wake_at = UINT64_MAX;
 	for (; *link; prev = *link, link = &(*link)->next) {
 		item *it = *link;
+		if (client_at_cap(e, it->j->client))
+			continue;
 		if (it->not_before > now) {
 			if (it->not_before < *wake_at)
 				*wake_at = it->not_before;
@@ -362,6 +421,10 @@ static char *render(const job *j)
 	for (i = 0; i < j->count; i++)
 		write_file(w, &j->files[i]);
 	octo_json_write_array_end(w);
+	if (j->client[0]) {
+		octo_json_write_key(w, "client");
+		octo_json_write_string(w, j->client);
+	}
 	if (j->idem_key) {
 		octo_json_write_key(w, "idempotencyKey");
 		octo_json_write_string(w, j->idem_key);
@@ -683,6 +746,8 @@ static void prepare(octo_engine *e, octo_task *t)
 	pthread_mutex_lock(&e->lock);
 	settle(e, t, rc, rc == 0 ? (int64_t)info.size : -1, octo__monotonic_ms() - started, why);
 	e->running--;
+	client_count(e, t->j->client, -1);
+	pthread_cond_broadcast(&e->work); /* a capped client may go on */
 	note_change(e, t->j, 1, &c);
 	n = land(e, t->file_id, rc == 0, rc == 0 ? (int64_t)info.size : -1, &landed);
 	pthread_cond_broadcast(&e->idle);
@@ -731,6 +796,7 @@ static int start_task(octo_engine *e, item *it, octo_task *t, change *c)
 	t->deadline = octo__monotonic_ms() + e->opts.file_timeout_ms;
 	snprintf(t->key, sizeof(t->key), "downloads/%" PRId64 ".zip", f->file_id);
 	e->running++;
+	client_count(e, it->j->client, +1);
 	note_change(e, it->j, 1, c);
 	return 1;
 }
@@ -889,6 +955,8 @@ static job *make_job(const int64_t *ids, size_t count, const octo_job_options *o
 	}
 	if (j->idem_key)
 		request_hash(ids, count, j->callback_url, j->idem_hash);
+	if (o && o->client)
+		snprintf(j->client, sizeof(j->client), "%s", o->client);
 	octo__timestamp(j->created);
 	memcpy(j->updated, j->created, sizeof(j->updated));
 	for (i = 0; i < count; i++) {
@@ -1154,6 +1222,9 @@ static job *load_job(const octo_json_value *root)
 		goto bad;
 	if (copy_text(octo_json_get(root, "updatedAt"), j->updated, sizeof(j->updated)) < 0)
 		memcpy(j->updated, j->created, sizeof(j->updated));
+	if (octo_json_get(root, "client") &&
+	    copy_text(octo_json_get(root, "client"), j->client, sizeof(j->client)) < 0)
+		goto bad;
 	for (i = 0; i < count; i++) {
 		job_file *f = &j->files[i];
 		if (version == 1) { /* the first format: ids only, all pending */
@@ -1506,6 +1577,11 @@ void octo_engine_free(octo_engine *e)
 		free(it);
 	}
 	for (b = 0; b < FLIGHT_BUCKETS; b++) {
+		while (e->clients[b]) {
+			client_slot *cs = e->clients[b];
+			e->clients[b] = cs->next;
+			free(cs);
+		}
 		while (e->flights[b]) {
 			flight *fl = e->flights[b];
 			e->flights[b] = fl->next;

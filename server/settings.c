@@ -258,6 +258,7 @@ static void get_engine(loader *l, settings *c)
 	c->engine.file_timeout_ms = get_u32(l, "OCTO_FILE_TIMEOUT_MS", 100, 86400000, 300000);
 	c->shutdown_grace_s = get_u32(l, "OCTO_SHUTDOWN_GRACE_S", 0, 3600, 30);
 	c->engine.retention_s = get_u32(l, "JOB_RETENTION_S", 0, 31536000, 86400);
+	c->engine.client_max_active = get_u32(l, "OCTO_CLIENT_MAX_ACTIVE", 0, 100000, 0);
 	c->engine.webhook_timeout_ms = get_u32(l, "OCTO_WEBHOOK_TIMEOUT_MS", 100, 600000, 10000);
 	c->engine.webhook_max_attempts = get_u32(l, "OCTO_WEBHOOK_MAX_ATTEMPTS", 1, 100, 8);
 	c->webhook_secret = get_string(l, "OCTO_WEBHOOK_SECRET");

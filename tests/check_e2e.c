@@ -1755,6 +1755,54 @@ START_TEST(origin_processor_fetches_resumes_and_fails_cleanly)
 }
 END_TEST
 
+static int processing_files(const octo_json *doc)
+{
+	const octo_json_value *files = member(doc, "files");
+	const char *state;
+	int n = 0;
+	size_t i;
+
+	for (i = 0; i < octo_json_size(files); i++)
+		if (octo_json_string(octo_json_get(octo_json_at(files, i), "status"), &state) == 0)
+			n += strcmp(state, "processing") == 0;
+	return n;
+}
+
+static int max_processing_seen;
+
+static int finished_watching_cap(const octo_json *doc)
+{
+	int n = processing_files(doc);
+
+	if (n > max_processing_seen)
+		max_processing_seen = n;
+	return finished(doc);
+}
+
+/* With OCTO_CLIENT_MAX_ACTIVE=1 a client's files are prepared one at a
+ * time, though workers are free: every status read shows at most one
+ * file processing, and all complete. */
+START_TEST(client_cap_limits_files_in_progress_per_client)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=150", "DOWNLOAD_DELAY_MAX_MS=150", "OCTO_WORKERS=4",
+		"OCTO_CLIENT_MAX_ACTIVE=1", NULL
+	};
+	char job_id[37];
+	daemon_proc d = { 0 };
+	octo_json *doc;
+
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70130,70131,70132]}", job_id);
+	max_processing_seen = 0;
+	doc = await_job(&d, job_id, finished_watching_cap);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	ck_assert_int_eq(max_processing_seen, 1);
+	octo_json_free(doc);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 #define CRASH_JOBS 8
 
 static int any_file_completed(const octo_json *doc)
@@ -2085,6 +2133,7 @@ int main(void)
 	tcase_add_test(own, finished_jobs_are_removed_after_retention);
 	tcase_add_test(own, start_answers_202_with_location_before_the_request_timeout);
 	tcase_add_test(own, origin_processor_fetches_resumes_and_fails_cleanly);
+	tcase_add_test(own, client_cap_limits_files_in_progress_per_client);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

@@ -67,12 +67,15 @@ typedef struct {
 	/* A finished job (and its record) is removed this long after it
 	 * ended, once its webhook is done; 0 keeps jobs forever. */
 	uint32_t retention_s;
+	/* At most this many files of one client are prepared at once, so one
+	 * client cannot take every worker; 0: no limit. */
+	unsigned client_max_active;
 } octo_engine_options;
 
 #define OCTO_ENGINE_OPTIONS_VERSION 1
 #define OCTO_ENGINE_OPTIONS_INIT \
 	{ OCTO_ENGINE_OPTIONS_VERSION, 4, 10000, 3, 300000, 1000, 30000, 1000, \
-	  NULL, 10000, 8, 0 }
+	  NULL, 10000, 8, 0, 0 }
 
 /* Creates an engine; no thread runs until octo_engine_start(). */
 OCTO_EXTERN int octo_engine_new(octo_engine **out, octo_store *store,
@@ -106,10 +109,13 @@ typedef struct {
 	 * new job; with other files or URL it gets OCTO_ECONFLICT. Kept with
 	 * the job, across restarts. NULL: none. */
 	const char *idempotency_key;
+	/* Who asked (an address, a client id; at most 64 bytes), for the
+	 * engine's client_max_active. NULL: nobody in particular. */
+	const char *client;
 } octo_job_options;
 
 #define OCTO_JOB_OPTIONS_VERSION 1
-#define OCTO_JOB_OPTIONS_INIT { OCTO_JOB_OPTIONS_VERSION, NULL, NULL }
+#define OCTO_JOB_OPTIONS_INIT { OCTO_JOB_OPTIONS_VERSION, NULL, NULL, NULL }
 
 /* octo_engine_submit() with options (NULL: none). Returns 0 for a new
  * job, 1 when the idempotency key named an earlier one (whose id is then

@@ -54,8 +54,9 @@ typedef struct {
 	                                   URLs; NULL: http://<Host header> */
 	uint32_t health_cache_ms;       /* reuse a storage check this long */
 	/* Runs the jobs of /v1/download/initiate and serves the job routes
-	 * (status, cancel, file); borrowed, must outlive the API. NULL: jobs
-	 * are only recorded in the store. */
+	 * (status, events, cancel, file); borrowed, must outlive the API,
+	 * whose event streams take over its listener
+	 * (octo_engine_set_listener). NULL: jobs are only recorded. */
 	octo_engine *engine;
 	uint32_t sse_heartbeat_ms;      /* a comment on idle event streams */
 	/* With an engine, the legacy /v1/download/start runs a one-file job

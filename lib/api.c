@@ -9,6 +9,7 @@
 #include <octopus/api.h>
 #include <octopus/json.h>
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -61,12 +62,22 @@ typedef struct pending {
 	void *payload;
 } pending;
 
+/* One entry of trusted_proxies: an address and how many leading bits
+ * must match. */
+typedef struct {
+	int family;
+	unsigned char addr[16];
+	unsigned bits;
+} proxy_net;
+
 struct octo_api {
 	octo_store *store;
 	octo_api_options opts;
 	char *cors_origins;
 	unsigned char *url_secret;
 	char *public_url;
+	proxy_net *proxies;           /* TRUSTED_PROXIES, parsed */
+	size_t proxy_count;
 	octo__ratelimit *ratelimit;
 	octo__events *events;         /* event streams, when there is an engine */
 	pthread_mutex_t health_lock;  /* one storage check at a time */
@@ -580,6 +591,88 @@ static int validate_file_ids(const octo_json_value *ids, char *msg, size_t size)
 	return 0;
 }
 
+/* "a.b.c.d[/n]" or "v6[/n]". */
+static int parse_net(const char *text, size_t len, proxy_net *out)
+{
+	char buf[64], *slash, *end;
+	unsigned max;
+	long bits;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, out->addr) == 1)
+		out->family = AF_INET, max = 32;
+	else if (inet_pton(AF_INET6, buf, out->addr) == 1)
+		out->family = AF_INET6, max = 128;
+	else
+		return -1;
+	bits = max;
+	if (slash && ((bits = strtol(slash + 1, &end, 10)) < 0 || bits > (long)max ||
+	              *end != '\0' || end == slash + 1))
+		return -1;
+	out->bits = (unsigned)bits;
+	return 0;
+}
+
+static int parse_proxies(octo_api *api, const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n;
+		while (*p == ',' || *p == ' ')
+			p++;
+		n = strcspn(p, ", ");
+		if (n == 0)
+			break;
+		proxy_net *bigger = realloc(api->proxies, (api->proxy_count + 1) * sizeof(*bigger));
+		if (!bigger)
+			return octo__error(OCTO_ENOMEM, "out of memory");
+		api->proxies = bigger;
+		if (parse_net(p, n, &api->proxies[api->proxy_count]) < 0)
+			return octo__error(OCTO_EINVAL, "trusted_proxies: \"%.*s\" is no address "
+			                                "or network", (int)(n > 60 ? 60 : n), p);
+		api->proxy_count++;
+		p += n;
+	}
+	return 0;
+}
+
+static int in_net(const proxy_net *net, const unsigned char *addr, int family)
+{
+	unsigned full = net->bits / 8, rest = net->bits % 8;
+
+	if (net->family != family || memcmp(net->addr, addr, full) != 0)
+		return 0;
+	return rest == 0 || ((net->addr[full] ^ addr[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+/* Who the request is for, for the per-client cap: the X-Client-ID a
+ * trusted proxy passed on, else the peer's own address. */
+static const char *client_identity(const octo_api *api, const octo_request *req)
+{
+	const char *id = request_header(req, "X-Client-ID");
+	unsigned char addr[16];
+	int family = AF_INET;
+	size_t i;
+
+	if (!req->client || !id || !request_id_sane(id) || strlen(id) > 64)
+		return req->client;
+	if (inet_pton(AF_INET, req->client, addr) != 1) {
+		family = AF_INET6;
+		if (inet_pton(AF_INET6, req->client, addr) != 1)
+			return req->client;
+	}
+	for (i = 0; i < api->proxy_count; i++)
+		if (in_net(&api->proxies[i], addr, family))
+			return id;
+	return req->client;
+}
+
 /* Seconds until a client's work is likely done: the files ahead of it and
  * its own, spread over the workers, at the median time of recent files. */
 static uint32_t retry_after_s(const octo_api *api, size_t own_files)
@@ -628,7 +721,7 @@ static void submit_job(call *c, const octo_json_value *ids)
 		return;
 	}
 	jopts.idempotency_key = request_header(c->req, "Idempotency-Key");
-	jopts.client = c->req->client;
+	jopts.client = client_identity(c->api, c->req);
 	for (i = 0; i < n; i++)
 		octo_json_int(octo_json_at(ids, i), &list[i]);
 	rc = octo_engine_submit_with(c->api->opts.engine, list, n, &jopts, job_id);
@@ -1245,7 +1338,7 @@ static void start_through_engine(call *c, pending *p, int64_t file_id)
 	octo_job_options jopts = OCTO_JOB_OPTIONS_INIT;
 	int rc;
 
-	jopts.client = c->req->client;
+	jopts.client = client_identity(api, c->req);
 	rc = octo_engine_submit_with(api->opts.engine, &file_id, 1, &jopts, p->job_id);
 
 	if (rc < 0) {
@@ -1604,6 +1697,9 @@ static int copy_options(octo_api *api, const octo_api_options *opts)
 		api->public_url = strndup(opts->public_url, n);
 	}
 	api->opts.public_url = api->public_url;
+	api->opts.trusted_proxies = NULL; /* parsed into api->proxies */
+	if (opts->trusted_proxies && parse_proxies(api, opts->trusted_proxies) < 0)
+		return OCTO_EINVAL;
 	if (!api->cors_origins || (opts->url_secret && !api->url_secret) ||
 	    (opts->public_url && !api->public_url))
 		return octo__error(OCTO_ENOMEM, "out of memory");
@@ -1697,6 +1793,7 @@ void octo_api_free(octo_api *api)
 		explicit_bzero(api->url_secret, api->opts.url_secret_len);
 	free(api->url_secret);
 	free(api->public_url);
+	free(api->proxies);
 	free(api);
 }
 

@@ -231,10 +231,14 @@ static int serve(settings *cfg, const sigset_t *signals)
 	    start_engine(cfg, store, &sim, &origin, &engine) < 0)
 		goto out;
 	cfg->api.engine = engine;
-	if (octo_api_new(&api, store, &cfg->api) < 0) {
-		fprintf(stderr, "octopusd: %s\n", octo_error_last());
+	if ((rc = octo_api_new(&api, store, &cfg->api)) < 0) {
+		/* Options libocto checks itself, such as TRUSTED_PROXIES. */
+		fprintf(stderr, "octopusd: %s%s\n", rc == OCTO_EINVAL ? "configuration: " : "",
+		        octo_error_last());
+		rc = rc == OCTO_EINVAL ? -2 : -1;
 		goto out;
 	}
+	rc = -1;
 	if (http_start(&srv, api, cfg, &port, err, sizeof(err)) < 0) {
 		fprintf(stderr, "octopusd: %s\n", err);
 		goto out;
@@ -277,5 +281,5 @@ int main(int argc, char **argv)
 	block_signals(&signals);
 	rc = serve(&cfg, &signals);
 	settings_free(&cfg);
-	return rc < 0 ? 1 : 0;
+	return rc == -2 ? 2 : rc < 0 ? 1 : 0; /* 2: bad configuration, as above */
 }

@@ -259,6 +259,8 @@ static void get_engine(loader *l, settings *c)
 	c->shutdown_grace_s = get_u32(l, "OCTO_SHUTDOWN_GRACE_S", 0, 3600, 30);
 	c->engine.retention_s = get_u32(l, "JOB_RETENTION_S", 0, 31536000, 86400);
 	c->engine.client_max_active = get_u32(l, "OCTO_CLIENT_MAX_ACTIVE", 0, 100000, 0);
+	c->trusted_proxies = get_string(l, "TRUSTED_PROXIES");
+	c->api.trusted_proxies = c->trusted_proxies;
 	c->engine.webhook_timeout_ms = get_u32(l, "OCTO_WEBHOOK_TIMEOUT_MS", 100, 600000, 10000);
 	c->engine.webhook_max_attempts = get_u32(l, "OCTO_WEBHOOK_MAX_ATTEMPTS", 1, 100, 8);
 	c->webhook_secret = get_string(l, "OCTO_WEBHOOK_SECRET");
@@ -359,6 +361,9 @@ void settings_free(settings *cfg)
 	free(cfg->url_secret);
 	free(cfg->origin_url);
 	cfg->origin_url = NULL;
+	free(cfg->trusted_proxies);
+	cfg->trusted_proxies = NULL;
+	cfg->api.trusted_proxies = NULL;
 	if (cfg->webhook_secret)
 		explicit_bzero(cfg->webhook_secret, strlen(cfg->webhook_secret));
 	free(cfg->webhook_secret);

@@ -27,6 +27,7 @@ typedef struct {
 	char *webhook_secret;        /* OCTO_WEBHOOK_SECRET, or NULL */
 	int use_origin;              /* OCTO_PROCESSOR=origin */
 	char *origin_url;            /* OCTO_ORIGIN_URL, or NULL */
+	char *trusted_proxies;       /* TRUSTED_PROXIES, or NULL (checked by libocto) */
 	int use_s3;                  /* S3_BUCKET_NAME is set */
 	octo_s3_options s3;          /* its strings point into s3_strings */
 	char *s3_strings[5];         /* endpoint, region, key id, secret, bucket */

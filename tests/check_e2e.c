@@ -1803,6 +1803,61 @@ START_TEST(client_cap_limits_files_in_progress_per_client)
 }
 END_TEST
 
+/* The client a job is counted against, as its record keeps it. */
+static char *job_client(const daemon_proc *d, const char *job_id)
+{
+	octo_store *store = daemon_store(d);
+	char key[80], *text = NULL, *client;
+	const char *v = "";
+	octo_json *doc;
+	size_t n;
+
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	ck_assert_int_eq(octo_store_get(store, key, &text, &n), 0);
+	ck_assert_int_eq(octo_json_parse(&doc, text, n), 0);
+	octo_json_string(octo_json_get(octo_json_root(doc), "client"), &v);
+	client = strdup(v);
+	octo_json_free(doc);
+	octo_free(text);
+	octo_store_free(store);
+	return client;
+}
+
+/* X-Client-ID names the client only when a trusted proxy sends it. */
+START_TEST(x_client_id_counts_only_from_trusted_proxies)
+{
+	static const char *const trusted[] = {
+		"TRUSTED_PROXIES=10.0.0.0/8, 127.0.0.0/8", "DOWNLOAD_DELAY_MIN_MS=10",
+		"DOWNLOAD_DELAY_MAX_MS=10", NULL
+	};
+	static const char *const untrusted[] = {
+		"TRUSTED_PROXIES=10.0.0.0/8", "DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=10", NULL
+	};
+	static const char body[] = "{\"file_ids\":[70140]}";
+	const char *const *envs[] = { trusted, untrusted };
+	const char *want[] = { "tenant-a", "127.0.0.1" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		daemon_proc d = { 0 };
+		octo_json *doc;
+		char *client;
+		reply r;
+		daemon_start(&d, envs[i], NULL);
+		request(&d, "POST", "/v1/download/initiate", "application/json",
+		        "X-Client-ID: tenant-a", body, strlen(body), &r);
+		ck_assert_int_eq(r.status, 202);
+		doc = parse(&r);
+		client = job_client(&d, str_member(doc, "jobId"));
+		ck_assert_str_eq(client, want[i]);
+		free(client);
+		octo_json_free(doc);
+		reply_free(&r);
+		ck_assert_int_eq(daemon_stop(&d), 0);
+	}
+}
+END_TEST
+
 #define CRASH_JOBS 8
 
 static int any_file_completed(const octo_json *doc)
@@ -2004,6 +2059,7 @@ static const refusal refusals[] = {
 	{ { "OCTO_URL_SECRET=short", }, "OCTO_URL_SECRET" },
 	{ { "DOWNLOAD_URL_TTL_S=0", }, "DOWNLOAD_URL_TTL_S" },
 	{ { "OCTO_PUBLIC_URL=dl.example.com", }, "OCTO_PUBLIC_URL" },
+	{ { "TRUSTED_PROXIES=10.0.0.0/33", }, "trusted_proxies" },
 };
 
 START_TEST(bad_settings_stop_start_up_naming_the_variable)
@@ -2134,6 +2190,7 @@ int main(void)
 	tcase_add_test(own, start_answers_202_with_location_before_the_request_timeout);
 	tcase_add_test(own, origin_processor_fetches_resumes_and_fails_cleanly);
 	tcase_add_test(own, client_cap_limits_files_in_progress_per_client);
+	tcase_add_test(own, x_client_id_counts_only_from_trusted_proxies);
 	tcase_add_test(own, health_is_503_when_storage_fails);
 	tcase_add_test(own, cors_list_echoes_only_listed_origins);
 	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);

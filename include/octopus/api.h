@@ -62,12 +62,16 @@ typedef struct {
 	/* With an engine, the legacy /v1/download/start runs a one-file job
 	 * and waits this long for it, then answers 202 with Location. */
 	uint32_t start_wait_ms;
+	/* Peers whose X-Client-ID header names the client (for the engine's
+	 * per-client cap): "10.0.0.0/8,192.168.1.2,fd00::/8"; NULL or "":
+	 * none, the client is the peer's address. */
+	const char *trusted_proxies;
 } octo_api_options;
 
 #define OCTO_API_OPTIONS_VERSION 1
 #define OCTO_API_OPTIONS_INIT \
 	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000, \
-	  3600, NULL, 0, NULL, 1000, NULL, 15000, 30000 }
+	  3600, NULL, 0, NULL, 1000, NULL, 15000, 30000, NULL }
 
 /* Creates the API over `store` (borrowed: it must outlive the API).
  * `opts` is copied; NULL means OCTO_API_OPTIONS_INIT. OCTO_EINVAL names

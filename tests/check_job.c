@@ -2207,6 +2207,74 @@ static TCase *job_tcase(const char *name)
 	return tc;
 }
 
+/* ---- idempotency and retention ------------------------------------------ */
+
+START_TEST(an_idempotency_key_replays_or_conflicts_across_restarts)
+{
+	octo_engine_options o = fast_options(2);
+	octo_job_options jo = OCTO_JOB_OPTIONS_INIT;
+	int64_t ids[] = { 70200, 70201 }, other[] = { 70202 };
+	char first[OCTO_JOB_ID_LEN + 1], again[OCTO_JOB_ID_LEN + 1];
+
+	start_engine(&o, NULL);
+	jo.idempotency_key = "order-17";
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, first), 0);
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, again), 1);
+	ck_assert_str_eq(first, again);
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, other, 1, &jo, again), OCTO_ECONFLICT);
+	jo.idempotency_key = "bad key!";
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, again), OCTO_EINVAL);
+	jo.idempotency_key = "order-17";
+	wait_status(first, "completed");
+	stop_engine(0);
+	/* The key lives in the record: a restarted engine still knows it. */
+	start_engine(&o, NULL);
+	memset(again, 0, sizeof(again));
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, again), 1);
+	ck_assert_str_eq(first, again);
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, other, 1, &jo, again), OCTO_ECONFLICT);
+}
+END_TEST
+
+/* The janitor wakes on its own clock, not on engine events: poll. */
+static int gone_within(const char *job_id, uint64_t ms)
+{
+	uint64_t deadline = octo__monotonic_ms() + ms;
+	struct timespec pause = { 0, 20 * 1000000L };
+	char key[64], *json = NULL;
+
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	while (octo__monotonic_ms() < deadline) {
+		int rc = octo_engine_snapshot(T.engine, job_id, &json);
+		octo_free(json);
+		json = NULL;
+		if (rc == OCTO_ENOTFOUND && octo_store_head(T.store, key, NULL) == OCTO_ENOTFOUND)
+			return 1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+START_TEST(finished_jobs_are_removed_after_retention)
+{
+	octo_engine_options o = fast_options(2);
+	int64_t ids[] = { 70210 };
+	char job_id[OCTO_JOB_ID_LEN + 1];
+	uint64_t seq;
+
+	o.retention_s = 2; /* whole seconds: 2 leaves at least 1 s before removal */
+	start_engine(&o, NULL);
+	ck_assert_int_eq(octo_engine_submit(T.engine, ids, 1, job_id), 0);
+	wait_status(job_id, "completed");
+	ck_assert_int_eq(octo_engine_seq(T.engine, job_id, &seq), 0); /* kept for now */
+	ck_assert_msg(gone_within(job_id, 10000), "job %s outlived its retention", job_id);
+	/* The engine goes on serving other jobs. */
+	ids[0] = 70211;
+	ck_assert_int_eq(octo_engine_submit(T.engine, ids, 1, job_id), 0);
+	wait_status(job_id, "completed");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("job");
@@ -2226,6 +2294,11 @@ int main(void)
 	tcase_add_test(tc, submit_refuses_bad_file_id_lists);
 	tcase_add_test(tc, submit_accepts_the_edges_of_the_id_range_and_of_the_count);
 	tcase_add_test(tc, submit_writes_a_queued_record_before_returning);
+	suite_add_tcase(s, tc);
+
+	tc = job_tcase("idempotency and retention");
+	tcase_add_test(tc, an_idempotency_key_replays_or_conflicts_across_restarts);
+	tcase_add_test(tc, finished_jobs_are_removed_after_retention);
 	suite_add_tcase(s, tc);
 
 	tc = job_tcase("snapshot");

@@ -215,29 +215,8 @@ static octo_json *body_json(const octo_response *resp)
 	return doc;
 }
 
-static const octo_json_value *member(const octo_json *doc, const char *key)
-{
-	const octo_json_value *v = octo_json_get(octo_json_root(doc), key);
 
-	ck_assert_msg(v != NULL, "no member %s", key);
-	return v;
-}
 
-static int64_t int_member(const octo_json *doc, const char *key)
-{
-	int64_t n = 0;
-
-	ck_assert_int_eq(octo_json_int(member(doc, key), &n), 0);
-	return n;
-}
-
-static const char *str_member(const octo_json *doc, const char *key)
-{
-	const char *s = NULL;
-
-	ck_assert_int_eq(octo_json_string(member(doc, key), &s), 0);
-	return s;
-}
 
 static void assert_null_member(const octo_json *doc, const char *key)
 {

@@ -362,29 +362,8 @@ static octo_json *parse(const reply *r)
 	return doc;
 }
 
-static const octo_json_value *member(const octo_json *doc, const char *key)
-{
-	const octo_json_value *v = octo_json_get(octo_json_root(doc), key);
 
-	ck_assert_msg(v != NULL, "no \"%s\" in response", key);
-	return v;
-}
 
-static int64_t int_member(const octo_json *doc, const char *key)
-{
-	int64_t n = 0;
-
-	ck_assert_int_eq(octo_json_int(member(doc, key), &n), 0);
-	return n;
-}
-
-static const char *str_member(const octo_json *doc, const char *key)
-{
-	const char *s = NULL;
-
-	ck_assert_int_eq(octo_json_string(member(doc, key), &s), 0);
-	return s;
-}
 
 /* An error reply: exactly {"error","message","requestId"}, requestId equal
  * to the X-Request-ID header, and message mentioning `mention`. */

@@ -38,6 +38,30 @@ void tu_write_file(const char *path, const char *data, size_t len)
 	close(fd);
 }
 
+const octo_json_value *member(const octo_json *doc, const char *key)
+{
+	const octo_json_value *v = octo_json_get(octo_json_root(doc), key);
+
+	ck_assert_msg(v != NULL, "no \"%s\" in the JSON", key);
+	return v;
+}
+
+int64_t int_member(const octo_json *doc, const char *key)
+{
+	int64_t n = 0;
+
+	ck_assert_int_eq(octo_json_int(member(doc, key), &n), 0);
+	return n;
+}
+
+const char *str_member(const octo_json *doc, const char *key)
+{
+	const char *s = NULL;
+
+	ck_assert_int_eq(octo_json_string(member(doc, key), &s), 0);
+	return s;
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -63,6 +63,7 @@ typedef struct job {
 	char *wh_error;
 	int pending;             /* submitted, record not yet durable: hidden */
 	char client[65];         /* who asked, "" for nobody in particular */
+	int from_store;          /* loaded by octo_engine_start() */
 	time_t ended_at;         /* wall clock, when it finished; 0 while not */
 	char *idem_key;          /* Idempotency-Key, or NULL */
 	char idem_hash[65];      /* SHA-256 of what the job asked for, in hex */
@@ -1273,16 +1274,26 @@ static void adopt(octo_engine *e, job *j)
 		return;
 	}
 	for (i = 0; i < j->count; i++) {
-		if (j->files[i].state == F_PROCESSING)
-			j->files[i].state = F_PENDING;
-		if (j->files[i].state == F_PENDING)
+		job_file *f = &j->files[i];
+		if (f->state == F_PROCESSING)
+			f->state = F_PENDING;
+		/* An attempt cut short by a crash counts: a file whose preparation
+		 * kills the process must not bring it down forever. */
+		if (f->state == F_PENDING && f->attempts >= e->opts.max_attempts) {
+			f->state = F_FAILED;
+			free(f->error);
+			f->error = strdup("gave up: every attempt was cut short by a restart or failed");
+		}
+		if (f->state == F_PENDING)
 			enqueue(e, j, i, 0);
 	}
+	j->state = compute_state(j);
 }
 
 static int resume_one(const char *key, const octo_object_info *info, void *payload)
 {
 	resume *r = payload;
+	job *old;
 	octo_json *doc = NULL;
 	char *text = NULL;
 	size_t len;
@@ -1296,14 +1307,18 @@ static int resume_one(const char *key, const octo_object_info *info, void *paylo
 	octo_json_free(doc);
 	octo_free(text);
 	pthread_mutex_lock(&r->e->lock);
-	if (j && find_job(r->e, j->id)) {
-		free_job(j); /* a duplicate id: keep the first */
-		j = NULL;
-	}
-	if (j)
+	if (j && (old = find_job(r->e, j->id)) != NULL) {
+		/* Submitted before start: the same job. Another record with the
+		 * same id: a bad one. */
+		if (old->from_store)
+			r->skipped++;
+		free_job(j);
+	} else if (j) {
+		j->from_store = 1;
 		adopt(r->e, j);
-	else
+	} else {
 		r->skipped++;
+	}
 	pthread_mutex_unlock(&r->e->lock);
 	return 0;
 }
@@ -1513,6 +1528,8 @@ int octo_engine_start(octo_engine *e, size_t *skipped)
 	octo__error_clear();
 	if (e->threads)
 		return octo__error(OCTO_EINVAL, "the engine is already started");
+	if (!e->accepting)
+		return octo__error(OCTO_ESHUTDOWN, "the engine was shut down");
 	if ((rc = resume_all(e, skipped)) < 0)
 		return rc;
 	if (!(e->threads = calloc(e->opts.workers, sizeof(*e->threads))))

@@ -1694,6 +1694,41 @@ START_TEST(a_file_in_flight_at_a_crash_is_prepared_again)
 }
 END_TEST
 
+/* A file whose preparation brings the process down every time must not
+ * bring it down forever: an attempt cut short by a crash counts, and a
+ * file out of attempts fails on resume instead of running again. */
+START_TEST(a_file_out_of_attempts_after_a_crash_fails_instead_of_looping)
+{
+	octo_engine_options o = fast_options(1);
+	int64_t ids[] = { 70230 };
+	char id[OCTO_JOB_ID_LEN + 1], key[80], *crashed = NULL, *json = NULL;
+	size_t len = 0;
+	octo_json *doc;
+
+	o.max_attempts = 1;
+	rescript(ACT_BLOCK);
+	start_engine(&o, NULL);
+	submit(ids, 1, id);
+	wait_count(&T.entered, 1, "the file to start");
+	record_key(id, key, sizeof(key));
+	ck_assert_int_eq(octo_store_get(T.store, key, &crashed, &len), 0);
+	stop_engine(0);
+	ck_assert_int_eq(octo_store_put(T.store, key, crashed, len), 0); /* the crash */
+	octo_free(crashed);
+
+	rescript(ACT_OK);
+	start_engine(&o, NULL);
+	ck_assert_int_eq(octo_engine_snapshot(T.engine, id, &json), 0);
+	doc = parse(json, strlen(json));
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_str_eq(str_member(doc, "status"), "failed");
+	assert_file(doc, 0, 70230, "failed", 1);
+	octo_json_free(doc);
+	octo_free(json);
+	ck_assert_uint_eq(logged(70230).calls, 1); /* never prepared again */
+}
+END_TEST
+
 START_TEST(finished_jobs_are_loaded_as_they_were)
 {
 	octo_engine_options o = fast_options(1);
@@ -2342,6 +2377,7 @@ int main(void)
 	tc = job_tcase("resume");
 	tcase_add_test(tc, a_new_engine_resumes_every_unfinished_job);
 	tcase_add_test(tc, a_file_in_flight_at_a_crash_is_prepared_again);
+	tcase_add_test(tc, a_file_out_of_attempts_after_a_crash_fails_instead_of_looping);
 	tcase_add_test(tc, finished_jobs_are_loaded_as_they_were);
 	tcase_add_test(tc, a_resumed_job_keeps_the_files_it_had_settled);
 	tcase_add_test(tc, unreadable_records_are_skipped_and_counted);

@@ -64,6 +64,7 @@ typedef struct job {
 	int pending;             /* submitted, record not yet durable: hidden */
 	char client[65];         /* who asked, "" for nobody in particular */
 	int from_store;          /* loaded by octo_engine_start() */
+	int gave_up;             /* resume failed files: the record must say so */
 	time_t ended_at;         /* wall clock, when it finished; 0 while not */
 	char *idem_key;          /* Idempotency-Key, or NULL */
 	char idem_hash[65];      /* SHA-256 of what the job asked for, in hex */
@@ -1280,6 +1281,7 @@ static void adopt(octo_engine *e, job *j)
 		/* An attempt cut short by a crash counts: a file whose preparation
 		 * kills the process must not bring it down forever. */
 		if (f->state == F_PENDING && f->attempts >= e->opts.max_attempts) {
+			j->gave_up = 1;
 			f->state = F_FAILED;
 			free(f->error);
 			f->error = strdup("gave up: every attempt was cut short by a restart or failed");
@@ -1520,6 +1522,29 @@ int octo_engine_new(octo_engine **out, octo_store *store, octo_processor process
 	return 0;
 }
 
+/* Writes and announces the jobs whose files resume gave up on. */
+static void publish_given_up(octo_engine *e)
+{
+	change *changes = NULL, *bigger;
+	size_t n = 0, b, i;
+	job *j;
+
+	pthread_mutex_lock(&e->lock);
+	for (b = 0; b < BUCKETS; b++) {
+		for (j = e->buckets[b]; j; j = j->next) {
+			if (!j->gave_up || !(bigger = realloc(changes, (n + 1) * sizeof(*changes))))
+				continue;
+			changes = bigger;
+			j->gave_up = 0;
+			note_change(e, j, 1, &changes[n++]);
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	for (i = 0; i < n; i++)
+		publish(e, &changes[i]);
+	free(changes);
+}
+
 int octo_engine_start(octo_engine *e, size_t *skipped)
 {
 	unsigned i;
@@ -1532,6 +1557,7 @@ int octo_engine_start(octo_engine *e, size_t *skipped)
 		return octo__error(OCTO_ESHUTDOWN, "the engine was shut down");
 	if ((rc = resume_all(e, skipped)) < 0)
 		return rc;
+	publish_given_up(e);
 	if (!(e->threads = calloc(e->opts.workers, sizeof(*e->threads))))
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	for (i = 0; i < e->opts.workers; i++) {

@@ -1726,6 +1726,10 @@ START_TEST(a_file_out_of_attempts_after_a_crash_fails_instead_of_looping)
 	octo_json_free(doc);
 	octo_free(json);
 	ck_assert_uint_eq(logged(70230).calls, 1); /* never prepared again */
+	/* The record says so too, for the next start and for readers. */
+	doc = record_of(id);
+	ck_assert_str_eq(str_member(doc, "status"), "failed");
+	octo_json_free(doc);
 }
 END_TEST
 

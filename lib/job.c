@@ -23,6 +23,7 @@
 #define BUCKETS 4096
 #define DURATIONS 64
 #define RECORD_VERSION 2
+#define RESTARTS_FORGIVEN 5 /* attempts cut short by restarts, beyond max_attempts */
 #define FILE_ID_MIN 10000
 #define FILE_ID_MAX 100000000
 
@@ -1278,13 +1279,14 @@ static void adopt(octo_engine *e, job *j)
 		job_file *f = &j->files[i];
 		if (f->state == F_PROCESSING)
 			f->state = F_PENDING;
-		/* An attempt cut short by a crash counts: a file whose preparation
-		 * kills the process must not bring it down forever. */
-		if (f->state == F_PENDING && f->attempts >= e->opts.max_attempts) {
+		/* A file whose preparation kills the process must not bring it
+		 * down forever; but restarts (deploys, crashes elsewhere) are
+		 * not its fault, so a few interruptions are forgiven. */
+		if (f->state == F_PENDING && f->attempts >= e->opts.max_attempts + RESTARTS_FORGIVEN) {
 			j->gave_up = 1;
 			f->state = F_FAILED;
 			free(f->error);
-			f->error = strdup("gave up: every attempt was cut short by a restart or failed");
+			f->error = strdup("gave up: its attempts kept being cut short by restarts");
 		}
 		if (f->state == F_PENDING)
 			enqueue(e, j, i, 0);

@@ -43,6 +43,7 @@ typedef struct {
 	size_t header_count, header_cap;
 	char *query;
 	size_t query_len;
+	char client[INET6_ADDRSTRLEN]; /* the peer's address, read once */
 } exchange;
 
 static double seconds_since(const struct timespec *t)
@@ -302,7 +303,6 @@ static enum MHD_Result send_response(exchange *x, const char *method, const char
 	octo_response *resp = x->resp;
 	struct MHD_Response *r;
 	const char *name, *value;
-	char client[INET6_ADDRSTRLEN];
 	enum MHD_Result ok;
 	size_t i;
 
@@ -315,8 +315,7 @@ static enum MHD_Result send_response(exchange *x, const char *method, const char
 	}
 	ok = MHD_queue_response(x->conn, (unsigned int)octo_response_status(resp), r);
 	MHD_destroy_response(r);
-	client_address(x->conn, client, sizeof(client));
-	log_request(x, method, url, client, resp);
+	log_request(x, method, url, x->client, resp);
 	octo_response_free(resp);
 	x->resp = NULL;
 	return ok;
@@ -371,13 +370,12 @@ static int append_body(exchange *x, const char *data, size_t size)
 
 static int hand_over(exchange *x, const char *method, const char *url)
 {
-	char client[INET6_ADDRSTRLEN];
 	octo_request req;
 
 	if (MHD_get_connection_values(x->conn, MHD_HEADER_KIND, collect_header, x) < 0 ||
 	    MHD_get_connection_values(x->conn, MHD_GET_ARGUMENT_KIND, collect_arg, x) < 0)
 		return -1;
-	client_address(x->conn, client, sizeof(client));
+	client_address(x->conn, x->client, sizeof(x->client));
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.path = url;
@@ -387,7 +385,7 @@ static int hand_over(exchange *x, const char *method, const char *url)
 	req.body = x->body;
 	req.body_len = x->body_len;
 	req.body_too_large = x->too_large;
-	req.client = client;
+	req.client = x->client;
 	x->handed_over = 1;
 	return octo_api_handle(x->srv->api, &req, on_response, x);
 }

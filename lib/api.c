@@ -42,6 +42,7 @@ struct octo_response {
 	size_t header_cap;
 	const char *route;
 	char request_id[REQUEST_ID_MAX + 1];
+	octo_trace trace;
 	int failed;         /* an allocation failed while building it */
 	int file_fd;        /* a file body instead of `body`, or -1 */
 	uint64_t file_size;
@@ -255,6 +256,11 @@ const char *octo_response_route(const octo_response *resp)
 	return resp->route;
 }
 
+const char *octo_response_trace_id(const octo_response *resp)
+{
+	return resp->trace.trace_id;
+}
+
 const char *octo_response_request_id(const octo_response *resp)
 {
 	return resp->request_id;
@@ -354,14 +360,18 @@ static void add_cors(const octo_api *api, const octo_request *req, octo_response
 		add_header(r, "Access-Control-Allow-Origin", "%s", origin);
 	}
 	add_header(r, "Access-Control-Expose-Headers",
-	           "X-Request-ID, RateLimit-Limit, RateLimit-Remaining, "
+	           "X-Request-ID, traceparent, RateLimit-Limit, RateLimit-Remaining, "
 	           "RateLimit-Reset, Retry-After");
 }
 
 static void add_common_headers(const octo_api *api, const octo_request *req,
                                octo_response *r)
 {
+	char traceparent[OCTO_TRACEPARENT_LEN + 1];
+
+	octo_trace_format(&r->trace, traceparent);
 	add_header(r, "X-Request-ID", "%s", r->request_id);
+	add_header(r, "traceparent", "%s", traceparent);
 	add_header(r, "X-Content-Type-Options", "nosniff");
 	add_header(r, "X-Frame-Options", "SAMEORIGIN");
 	add_header(r, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
@@ -375,7 +385,8 @@ static void add_common_headers(const octo_api *api, const octo_request *req,
  * client must not see a healthy service as down. */
 static int rate_limit(octo_api *api, const octo_request *req, octo_response *r)
 {
-	int exempt = strcmp(req->path, "/health") == 0;
+	/* Probes and scrapes come from few addresses, often behind one. */
+	int exempt = strcmp(req->path, "/health") == 0 || strcmp(req->path, "/metrics") == 0;
 	octo__ratelimit_verdict v;
 
 	if (!api->ratelimit)
@@ -444,6 +455,25 @@ static void handle_root(call *c)
 	octo_json_write_key(w, "message");
 	octo_json_write_string(w, "Octopus download service");
 	finish_object(c->resp, 200, w);
+}
+
+/* Prometheus scrapes this; without a registry there is nothing to show. */
+static void handle_metrics(call *c)
+{
+	octo_response *r = c->resp;
+
+	if (!c->api->opts.metrics) {
+		set_error(r, 404, "not_found", "No metrics are kept here");
+		return;
+	}
+	free(r->body);
+	r->body = NULL;
+	if (octo_metrics_render(c->api->opts.metrics, &r->body, &r->body_len) < 0) {
+		set_error(r, 500, "internal_error", "Metrics could not be rendered");
+		return;
+	}
+	r->status = 200;
+	add_header(r, "Content-Type", OCTO_METRICS_CONTENT_TYPE);
 }
 
 /* The storage check behind /health, reused for health_cache_ms so that a
@@ -1478,6 +1508,7 @@ typedef struct {
 static const route routes[] = {
 	{ "/", M_GET, handle_root, 0 },
 	{ "/health", M_GET, handle_health, 0 },
+	{ "/metrics", M_GET, handle_metrics, 0 },
 	{ "/v1/download/check", M_POST, handle_check, 0 },
 	{ "/v1/download/initiate", M_POST, handle_initiate, 0 },
 	{ "/v1/download/start", M_POST, handle_start, 0 },
@@ -1637,6 +1668,8 @@ int octo_api_handle(octo_api *api, const octo_request *req,
 	if (request_id_sane(id))
 		snprintf(c.resp->request_id, sizeof(c.resp->request_id), "%s", id);
 	else if (octo__uuid4(c.resp->request_id) < 0)
+		c.resp->failed = 1;
+	if (octo_trace_start(&c.resp->trace, request_header(req, "traceparent")) < 0)
 		c.resp->failed = 1;
 	add_common_headers(api, req, c.resp);
 	if (find_route(req->path, NULL))

@@ -109,6 +109,14 @@ uint64_t octo__monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+double octo__monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void octo__timestamp(char out[OCTO__TIMESTAMP_LEN + 1])
 {
 	struct timespec ts;

@@ -23,6 +23,10 @@ int octo__uuid4(char out[OCTO__UUID_LEN + 1]);
 /* Milliseconds of a monotonic clock, for durations and deadlines. */
 uint64_t octo__monotonic_ms(void);
 
+/* Seconds of the same clock with sub-millisecond resolution, for latency
+ * histograms (a local store answers in microseconds). */
+double octo__monotonic_seconds(void);
+
 /* Writes the wall-clock time as RFC 3339 UTC with milliseconds,
  * "2025-12-14T10:00:00.000Z" (24 characters plus NUL). */
 #define OCTO__TIMESTAMP_LEN 24

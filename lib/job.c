@@ -142,6 +142,11 @@ struct octo_engine {
 	pthread_t janitor_thread;
 	int janitor_running;
 	pthread_mutex_t shutdown_lock; /* one shutdown joins the threads */
+	struct {                 /* all NULL without a registry: updates no-op */
+		octo_metric *processing, *active, *queue_depth, *submitted;
+		octo_metric *retried, *rescued, *finished[J_CANCELLED + 1];
+	} m;
+	octo_log *log;           /* NULL: nothing is logged */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -240,6 +245,7 @@ static int enqueue(octo_engine *e, job *j, size_t index, uint64_t not_before)
 		e->head = it;
 	e->tail = it;
 	e->queued++;
+	octo_metrics_set(e->m.queue_depth, (double)e->queued);
 	pthread_cond_signal(&e->work);
 	return 0;
 }
@@ -318,6 +324,7 @@ static item *dequeue_due(octo_engine *e, uint64_t now, uint64_t *wake_at)
 		if (e->tail == it)
 			e->tail = prev;
 		e->queued--;
+		octo_metrics_set(e->m.queue_depth, (double)e->queued);
 		return it;
 	}
 	return NULL;
@@ -490,6 +497,8 @@ typedef struct {
 	char *record;   /* NULL: announce only */
 	uint64_t seq;
 	int finished;
+	int first_end;  /* the job just ended: counted and logged once */
+	job_state state;
 	octo_engine_listener listener; /* read under the lock: it may be replaced */
 	void *listener_payload;
 } change;
@@ -504,6 +513,8 @@ static void note_change(octo_engine *e, job *j, int persist, change *c)
 	c->j = j;
 	c->seq = j->seq;
 	c->finished = job_done(j->state);
+	c->first_end = c->finished && !j->ended_at;
+	c->state = j->state;
 	c->record = NULL;
 	if (persist || c->finished) {
 		c->record = render(j);
@@ -511,8 +522,10 @@ static void note_change(octo_engine *e, job *j, int persist, change *c)
 	}
 	c->listener = e->listener;
 	c->listener_payload = e->listener_payload;
-	if (c->finished && !j->ended_at)
+	if (c->first_end) {
 		j->ended_at = time(NULL);
+		octo_metrics_inc(e->m.finished[j->state]);
+	}
 	if (c->finished)
 		queue_webhook(e, j, 0);
 }
@@ -536,6 +549,12 @@ static int publish(octo_engine *e, change *c)
 		pthread_mutex_unlock(&c->j->persist_lock);
 		free(c->record);
 		c->record = NULL;
+	}
+	if (c->first_end) {
+		octo_log_field f[] = { OCTO_LOG_STR("job_id", c->j->id),
+			               OCTO_LOG_STR("status", job_names[c->state]) };
+		octo_log_write(e->log, c->state == J_COMPLETED ? OCTO_LOG_INFO : OCTO_LOG_WARN,
+		               "Download job finished", f, 2);
 	}
 	if (c->listener)
 		c->listener(c->j->id, c->seq, c->finished, c->listener_payload);
@@ -668,6 +687,7 @@ static void settle(octo_engine *e, octo_task *t, int rc, int64_t size, uint64_t 
 		         e->opts.max_attempts);
 		set_error(f, msg);
 		if (f->attempts < e->opts.max_attempts) {
+			octo_metrics_inc(e->m.retried);
 			f->state = F_PENDING;
 			f->progress = 0;
 			enqueue(e, t->j, t->index, octo__monotonic_ms() + backoff_ms(e, f->attempts));
@@ -725,6 +745,22 @@ static size_t land(octo_engine *e, int64_t file_id, int ok, int64_t size, change
 	return n;
 }
 
+/* Outside the lock: one line per attempt, as the operator reads them. */
+static void log_file_end(octo_engine *e, const octo_task *t, int rc, const char *why,
+                         uint64_t took_ms)
+{
+	octo_log_field f[] = { OCTO_LOG_STR("job_id", t->j->id),
+		               OCTO_LOG_INT("file_id", t->file_id),
+		               OCTO_LOG_INT("attempt", t->attempt),
+		               OCTO_LOG_INT("duration_ms", took_ms),
+		               OCTO_LOG_STR("error", why) };
+
+	if (rc == 0)
+		octo_log_write(e->log, OCTO_LOG_INFO, "File prepared", f, 4);
+	else
+		octo_log_write(e->log, OCTO_LOG_WARN, "File attempt failed", f, 5);
+}
+
 static void prepare(octo_engine *e, octo_task *t)
 {
 	uint64_t started = octo__monotonic_ms();
@@ -746,9 +782,12 @@ static void prepare(octo_engine *e, octo_task *t)
 		         octo_error_last()[0] ? ": " : "", octo_error_last());
 	if (rc < 0 && octo__monotonic_ms() >= t->deadline)
 		snprintf(why, sizeof(why), "timed out after %" PRIu32 " ms", e->opts.file_timeout_ms);
+	octo_metrics_observe(e->m.processing, (double)(octo__monotonic_ms() - started) / 1000.0);
+	log_file_end(e, t, rc, why, octo__monotonic_ms() - started);
 	pthread_mutex_lock(&e->lock);
 	settle(e, t, rc, rc == 0 ? (int64_t)info.size : -1, octo__monotonic_ms() - started, why);
 	e->running--;
+	octo_metrics_set(e->m.active, e->running);
 	client_count(e, t->j->client, -1);
 	pthread_cond_broadcast(&e->work); /* a capped client may go on */
 	note_change(e, t->j, 1, &c);
@@ -799,6 +838,7 @@ static int start_task(octo_engine *e, item *it, octo_task *t, change *c)
 	t->deadline = octo__monotonic_ms() + e->opts.file_timeout_ms;
 	snprintf(t->key, sizeof(t->key), "downloads/%" PRId64 ".zip", f->file_id);
 	e->running++;
+	octo_metrics_set(e->m.active, e->running);
 	client_count(e, it->j->client, +1);
 	note_change(e, it->j, 1, c);
 	return 1;
@@ -1014,7 +1054,9 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	free(record);
 	pthread_mutex_lock(&e->lock);
 	e->queued -= count;
+	octo_metrics_set(e->m.queue_depth, (double)e->queued);
 	if (rc == 0) {
+		octo_metrics_inc(e->m.submitted);
 		j->persisted_seq = 1;
 		j->pending = 0;
 		for (i = 0; i < count && rc == 0; i++)
@@ -1288,8 +1330,8 @@ static void adopt(octo_engine *e, job *j)
 			free(f->error);
 			f->error = strdup("gave up: its attempts kept being cut short by restarts");
 		}
-		if (f->state == F_PENDING)
-			enqueue(e, j, i, 0);
+		if (f->state == F_PENDING && enqueue(e, j, i, 0) == 0)
+			octo_metrics_inc(e->m.rescued);
 	}
 	j->state = compute_state(j);
 }
@@ -1324,6 +1366,10 @@ static int resume_one(const char *key, const octo_object_info *info, void *paylo
 		r->skipped++;
 	}
 	pthread_mutex_unlock(&r->e->lock);
+	if (!j) {
+		octo_log_field f[] = { OCTO_LOG_STR("key", key) };
+		octo_log_write(r->e->log, OCTO_LOG_ERROR, "Skipped a job record that cannot be read", f, 1);
+	}
 	return 0;
 }
 
@@ -1480,12 +1526,45 @@ static void *janitor_main(void *arg)
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
+static const char *const status_label[] = { "status", NULL };
+
+static int register_metrics(octo_engine *e, octo_metrics *reg)
+{
+	static const double file_buckets[] = { 1, 5, 10, 15, 30, 60, 90, 120, 180, 300, 600 };
+	octo_metric *jobs;
+	int rc, st;
+
+	if ((rc = octo_metrics_histogram(&e->m.processing, reg, "download_processing_duration_seconds",
+	                                 "Time one attempt at preparing a file took.", NULL,
+	                                 file_buckets, sizeof(file_buckets) / sizeof(file_buckets[0]))) < 0 ||
+	    (rc = octo_metrics_gauge(&e->m.active, reg, "active_downloads",
+	                             "Files being prepared now.", NULL)) < 0 ||
+	    (rc = octo_metrics_gauge(&e->m.queue_depth, reg, "download_queue_depth",
+	                             "Files waiting for a worker.", NULL)) < 0 ||
+	    (rc = octo_metrics_counter(&e->m.submitted, reg, "download_jobs_submitted_total",
+	                               "Download jobs accepted.", NULL)) < 0 ||
+	    (rc = octo_metrics_counter(&e->m.retried, reg, "download_files_retried_total",
+	                               "File attempts that failed and were queued again.", NULL)) < 0 ||
+	    (rc = octo_metrics_counter(&e->m.rescued, reg, "download_files_rescued_total",
+	                               "Unfinished files queued again when the engine started.", NULL)) < 0 ||
+	    (rc = octo_metrics_counter(&jobs, reg, "download_jobs_total",
+	                               "Download jobs that ended, by final status.", status_label)) < 0)
+		return rc;
+	for (st = J_COMPLETED; st <= J_CANCELLED; st++) {
+		const char *value[] = { job_names[st], NULL };
+		if ((rc = octo_metrics_with(&e->m.finished[st], jobs, value)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int octo_engine_new(octo_engine **out, octo_store *store, octo_processor processor,
                     void *payload, const octo_engine_options *opts)
 {
 	static const octo_engine_options defaults = OCTO_ENGINE_OPTIONS_INIT;
 	pthread_condattr_t attr;
 	octo_engine *e;
+	int rc;
 
 	octo__error_clear();
 	if (!opts)
@@ -1510,6 +1589,11 @@ int octo_engine_new(octo_engine **out, octo_store *store, octo_processor process
 	if (opts->webhook_secret && e->webhook_key_len < 1) {
 		free(e);
 		return octo__error(OCTO_EINVAL, "webhook_secret is not a valid secret");
+	}
+	e->log = opts->log;
+	if (opts->metrics && (rc = register_metrics(e, opts->metrics)) < 0) {
+		free(e);
+		return rc;
 	}
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_mutex_init(&e->shutdown_lock, NULL);
@@ -1547,8 +1631,21 @@ static void publish_given_up(octo_engine *e)
 	free(changes);
 }
 
+static void log_resumed(octo_engine *e, size_t skipped)
+{
+	octo_log_field f[2] = { OCTO_LOG_INT("files_queued", 0),
+		                OCTO_LOG_INT("records_skipped", skipped) };
+
+	pthread_mutex_lock(&e->lock);
+	f[0].i = (int64_t)e->queued;
+	pthread_mutex_unlock(&e->lock);
+	octo_log_write(e->log, skipped ? OCTO_LOG_WARN : OCTO_LOG_INFO,
+	               "Job engine started", f, 2);
+}
+
 int octo_engine_start(octo_engine *e, size_t *skipped)
 {
+	size_t bad = 0;
 	unsigned i;
 	int rc;
 
@@ -1557,8 +1654,11 @@ int octo_engine_start(octo_engine *e, size_t *skipped)
 		return octo__error(OCTO_EINVAL, "the engine is already started");
 	if (!e->accepting)
 		return octo__error(OCTO_ESHUTDOWN, "the engine was shut down");
-	if ((rc = resume_all(e, skipped)) < 0)
+	if ((rc = resume_all(e, &bad)) < 0)
 		return rc;
+	if (skipped)
+		*skipped = bad;
+	log_resumed(e, bad);
 	publish_given_up(e);
 	if (!(e->threads = calloc(e->opts.workers, sizeof(*e->threads))))
 		return octo__error(OCTO_ENOMEM, "out of memory");

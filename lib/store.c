@@ -55,25 +55,108 @@ const char *octo_store_backend(const octo_store *store)
 	return store->backend->name;
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+enum { OP_PING, OP_HEAD, OP_PUT, OP_GET, OP_DELETE, OP_LIST, OP_PRESIGN, OPS };
+enum { RES_OK, RES_NOT_FOUND, RES_ERROR, RESULTS };
+
+static const char *const op_names[OPS] = { "ping", "head", "put", "get",
+	                                   "delete", "list", "presign" };
+static const char *const result_names[RESULTS] = { "ok", "not_found", "error" };
+
+/* Every child made up front, so a call only updates atomics. */
+struct octo__store_metrics {
+	octo_metric *count[OPS][RESULTS];
+	octo_metric *seconds[OPS];
+};
+
+static int make_children(struct octo__store_metrics *m, octo_metric *total,
+                         octo_metric *latency)
+{
+	int op, r, rc;
+
+	for (op = 0; op < OPS; op++) {
+		const char *one[] = { op_names[op], NULL };
+		if ((rc = octo_metrics_with(&m->seconds[op], latency, one)) < 0)
+			return rc;
+		for (r = 0; r < RESULTS; r++) {
+			const char *two[] = { op_names[op], result_names[r], NULL };
+			if ((rc = octo_metrics_with(&m->count[op][r], total, two)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int octo_store_set_metrics(octo_store *store, octo_metrics *reg)
+{
+	static const char *const both[] = { "operation", "result", NULL };
+	static const char *const op_only[] = { "operation", NULL };
+	static const double buckets[] = { .0005, .001, .0025, .005, .01, .025, .05,
+	                                  .1, .25, .5, 1, 2.5, 5, 10 };
+	struct octo__store_metrics *m;
+	octo_metric *total, *latency;
+	int rc;
+
+	octo__error_clear();
+	if (!store || !reg)
+		return octo__error(OCTO_EINVAL, "no store or registry");
+	if ((rc = octo_metrics_counter(&total, reg, "storage_requests_total",
+	                               "Storage calls by operation and result.", both)) < 0 ||
+	    (rc = octo_metrics_histogram(&latency, reg, "storage_request_duration_seconds",
+	                                 "Time storage calls took, retries included.",
+	                                 op_only, buckets, sizeof(buckets) / sizeof(buckets[0]))) < 0)
+		return rc;
+	if (!(m = calloc(1, sizeof(*m))))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	if ((rc = make_children(m, total, latency)) < 0) {
+		free(m);
+		return rc;
+	}
+	free(store->metrics);
+	store->metrics = m;
+	return 0;
+}
+
+/* Records one call and hands its result back. */
+static int observed(octo_store *store, int op, double started, int rc)
+{
+	struct octo__store_metrics *m = store->metrics;
+
+	if (m) {
+		int r = rc == 0 ? RES_OK : rc == OCTO_ENOTFOUND ? RES_NOT_FOUND : RES_ERROR;
+		octo_metrics_inc(m->count[op][r]);
+		octo_metrics_observe(m->seconds[op], octo__monotonic_seconds() - started);
+	}
+	return rc;
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
 int octo_store_ping(octo_store *store)
 {
+	double t0 = octo__monotonic_seconds();
+
 	octo__error_clear();
-	return store->backend->ping(store);
+	return observed(store, OP_PING, t0, store->backend->ping(store));
 }
 
 int octo_store_head(octo_store *store, const char *key, octo_object_info *info)
 {
+	double t0 = octo__monotonic_seconds();
 	octo_object_info ignored;
 	int rc;
 
 	octo__error_clear();
 	if ((rc = check_key(key)) < 0)
 		return rc;
-	return store->backend->head(store, key, info ? info : &ignored);
+	return observed(store, OP_HEAD, t0,
+	                store->backend->head(store, key, info ? info : &ignored));
 }
 
 int octo_store_put(octo_store *store, const char *key, const void *data, size_t len)
 {
+	double t0 = octo__monotonic_seconds();
 	int rc;
 
 	octo__error_clear();
@@ -81,12 +164,14 @@ int octo_store_put(octo_store *store, const char *key, const void *data, size_t 
 		return rc;
 	if (!data && len > 0)
 		return octo__error(OCTO_EINVAL, "no data");
-	return store->backend->put(store, key, data ? data : "", len);
+	return observed(store, OP_PUT, t0,
+	                store->backend->put(store, key, data ? data : "", len));
 }
 
 int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
                       uint64_t len)
 {
+	double t0 = octo__monotonic_seconds();
 	int rc;
 
 	octo__error_clear();
@@ -94,12 +179,14 @@ int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offse
 		return rc;
 	if (fd < 0)
 		return octo__error(OCTO_EINVAL, "invalid file descriptor");
-	return store->backend->put_fd(store, key, fd, offset, len);
+	return observed(store, OP_PUT, t0,
+	                store->backend->put_fd(store, key, fd, offset, len));
 }
 
 int octo_store_get_cb(octo_store *store, const char *key, octo_store_data_cb cb,
                       void *payload)
 {
+	double t0 = octo__monotonic_seconds();
 	int rc;
 
 	octo__error_clear();
@@ -107,7 +194,8 @@ int octo_store_get_cb(octo_store *store, const char *key, octo_store_data_cb cb,
 		return rc;
 	if (!cb)
 		return octo__error(OCTO_EINVAL, "no callback");
-	return store->backend->get_cb(store, key, cb, payload);
+	return observed(store, OP_GET, t0,
+	                store->backend->get_cb(store, key, cb, payload));
 }
 
 /* Collects a streamed object into one growing buffer. */
@@ -185,17 +273,20 @@ int octo_store_get_fd(octo_store *store, const char *key, int fd)
 
 int octo_store_delete(octo_store *store, const char *key)
 {
+	double t0 = octo__monotonic_seconds();
 	int rc;
 
 	octo__error_clear();
 	if ((rc = check_key(key)) < 0)
 		return rc;
-	return store->backend->del(store, key);
+	return observed(store, OP_DELETE, t0,
+	                store->backend->del(store, key));
 }
 
 int octo_store_list(octo_store *store, const char *prefix, const char *start_after,
                     size_t max_keys, octo_store_list_cb cb, void *payload, int *more)
 {
+	double t0 = octo__monotonic_seconds();
 	int ignored;
 
 	octo__error_clear();
@@ -207,12 +298,14 @@ int octo_store_list(octo_store *store, const char *prefix, const char *start_aft
 		start_after = "";
 	if (strlen(prefix) > OCTO_STORE_KEY_MAX || strlen(start_after) > OCTO_STORE_KEY_MAX)
 		return octo__error(OCTO_EINVAL, "prefix or start key too long");
-	return store->backend->list(store, prefix, start_after, max_keys, cb, payload,
-	                            more ? more : &ignored);
+	return observed(store, OP_LIST, t0,
+	                store->backend->list(store, prefix, start_after, max_keys, cb,
+	                                     payload, more ? more : &ignored));
 }
 
 int octo_store_presign(octo_store *store, const char *key, uint32_t ttl_s, char **url)
 {
+	double t0 = octo__monotonic_seconds();
 	int rc;
 
 	octo__error_clear();
@@ -223,7 +316,8 @@ int octo_store_presign(octo_store *store, const char *key, uint32_t ttl_s, char 
 	if (!store->backend->presign)
 		return octo__error(OCTO_EUNSUPPORTED, "%s storage cannot sign URLs",
 		                   store->backend->name);
-	return store->backend->presign(store, key, ttl_s, url);
+	return observed(store, OP_PRESIGN, t0,
+	                store->backend->presign(store, key, ttl_s, url));
 }
 
 int octo__store_open_object(octo_store *store, const char *key, int *fd,
@@ -240,6 +334,8 @@ int octo__store_open_object(octo_store *store, const char *key, int *fd,
 
 void octo_store_free(octo_store *store)
 {
-	if (store)
+	if (store) {
+		free(store->metrics);
 		store->backend->free(store);
+	}
 }

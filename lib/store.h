@@ -29,6 +29,7 @@ typedef struct {
  * octo_store * to its own struct. */
 struct octo_store {
 	const octo__store_backend *backend;
+	struct octo__store_metrics *metrics; /* NULL: calls are not counted */
 };
 
 /* Opens the object for reading: *fd is the caller's to close.

@@ -16,7 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <octopus/json.h>
+#include <octopus/log.h>
+#include <octopus/metrics.h>
 
 #define DRAIN_TIMEOUT_MS 5000
 
@@ -24,6 +25,9 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	octo_api *api;
 	const settings *cfg;
+	octo_log *log;
+	octo_metric *requests;  /* http_requests_total{method,route,status} */
+	octo_metric *durations; /* http_request_duration_seconds{method,route} */
 	_Atomic unsigned int in_flight; /* requests between headers and completion */
 };
 
@@ -54,88 +58,59 @@ static double seconds_since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static void timestamp(char out[32])
+/* Methods outside this list share one label: the method is client input
+ * and must not grow the series without bound. */
+static const char *method_label(const char *method)
 {
-	struct timespec ts;
-	struct tm tm;
+	static const char *const known[] = { "GET", "POST", "DELETE", "OPTIONS",
+		                             "HEAD", "PUT", "PATCH" };
+	size_t i;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + 19, 13, ".%03dZ", (int)(ts.tv_nsec / 1000000L));
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(method, known[i]) == 0)
+			return known[i];
+	return "OTHER";
 }
 
-static const char *level_name(log_level level)
+static void count_request(const http_server *srv, const char *method,
+                          const octo_response *resp, double seconds)
 {
-	static const char *names[] = { "debug", "info", "warn", "error" };
-	return names[level];
+	char status[8];
+	const char *labels[] = { method_label(method), octo_response_route(resp), status, NULL };
+	octo_metric *m;
+
+	snprintf(status, sizeof(status), "%d", octo_response_status(resp));
+	if (octo_metrics_with(&m, srv->requests, labels) == 0)
+		octo_metrics_inc(m);
+	labels[2] = NULL;
+	if (octo_metrics_with(&m, srv->durations, labels) == 0)
+		octo_metrics_observe(m, seconds);
 }
 
-static octo_json_writer *log_begin(log_level level, const char *message)
-{
-	char ts[32];
-	octo_json_writer *w;
-
-	if (octo_json_writer_new(&w) < 0)
-		return NULL;
-	timestamp(ts);
-	octo_json_write_object_begin(w);
-	octo_json_write_key(w, "timestamp");
-	octo_json_write_string(w, ts);
-	octo_json_write_key(w, "level");
-	octo_json_write_string(w, level_name(level));
-	octo_json_write_key(w, "service");
-	octo_json_write_string(w, "octopus-api");
-	octo_json_write_key(w, "message");
-	octo_json_write_string(w, message);
-	return w;
-}
-
-static void log_end(octo_json_writer *w)
-{
-	char *line;
-
-	octo_json_write_object_end(w);
-	if (octo_json_writer_finish(w, &line, NULL) == 0) {
-		fprintf(stderr, "%s\n", line);
-		octo_free(line);
-	}
-	octo_json_writer_free(w);
-}
-
-void http_log(const settings *cfg, log_level level, const char *message)
-{
-	octo_json_writer *w;
-
-	if (level < cfg->log_level || !(w = log_begin(level, message)))
-		return;
-	log_end(w);
-}
-
+/* The access log: one line per answered request. */
 static void log_request(const exchange *x, const char *method, const char *path,
-                        const char *client, const octo_response *resp)
+                        const octo_response *resp, uint64_t bytes, double seconds)
 {
 	int status = octo_response_status(resp);
-	log_level level = status >= 500 ? LOG_ERROR : LOG_INFO;
-	octo_json_writer *w;
+	octo_log_level level = status >= 500 ? OCTO_LOG_ERROR : OCTO_LOG_INFO;
+	char message[96];
+	octo_log_field f[] = {
+		OCTO_LOG_STR("request_id", octo_response_request_id(resp)),
+		OCTO_LOG_STR("trace_id", octo_response_trace_id(resp)),
+		OCTO_LOG_STR("method", method),
+		OCTO_LOG_STR("route", octo_response_route(resp)),
+		OCTO_LOG_STR("path", path),
+		OCTO_LOG_INT("status", status),
+		OCTO_LOG_INT("bytes", bytes),
+		OCTO_LOG_DOUBLE("duration_ms", seconds * 1000.0),
+		OCTO_LOG_STR("client", x->client),
+	};
 
-	if (level < x->srv->cfg->log_level || !(w = log_begin(level, "request")))
+	if (!octo_log_enabled(x->srv->log, level))
 		return;
-	octo_json_write_key(w, "request_id");
-	octo_json_write_string(w, octo_response_request_id(resp));
-	octo_json_write_key(w, "method");
-	octo_json_write_string(w, method);
-	octo_json_write_key(w, "path");
-	octo_json_write_string(w, path);
-	octo_json_write_key(w, "route");
-	octo_json_write_string(w, octo_response_route(resp));
-	octo_json_write_key(w, "status");
-	octo_json_write_int(w, status);
-	octo_json_write_key(w, "duration_ms");
-	octo_json_write_int(w, (int64_t)(seconds_since(&x->started) * 1000.0));
-	octo_json_write_key(w, "client");
-	octo_json_write_string(w, client);
-	log_end(w);
+	snprintf(message, sizeof(message), "%.16s %.60s %d", method_label(method),
+	         octo_response_route(resp), status);
+	octo_log_write(x->srv->log, level, message, f, sizeof(f) / sizeof(f[0]));
 }
 
 static void client_address(struct MHD_Connection *conn, char *out, size_t size)
@@ -258,7 +233,8 @@ static struct MHD_Response *make_stream(struct MHD_Connection *conn, octo_stream
 
 /* A file body goes out with sendfile() from its descriptor, which MHD
  * then owns; a stream is pulled; anything else is copied from memory. */
-static struct MHD_Response *make_body(struct MHD_Connection *conn, octo_response *resp)
+static struct MHD_Response *make_body(struct MHD_Connection *conn, octo_response *resp,
+                                      uint64_t *bytes)
 {
 	struct MHD_Response *r;
 	octo_stream *stream;
@@ -267,16 +243,19 @@ static struct MHD_Response *make_body(struct MHD_Connection *conn, octo_response
 	size_t len;
 	int fd;
 
+	*bytes = 0; /* a stream's length is not known when it starts */
 	if (octo_response_take_stream(resp, &stream))
 		return make_stream(conn, stream);
 
 	if (octo_response_take_file(resp, &fd, &size)) {
+		*bytes = size;
 		r = MHD_create_response_from_fd64(size, fd);
 		if (!r)
 			close(fd);
 		return r;
 	}
 	body = octo_response_body(resp, &len);
+	*bytes = len;
 	return MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 }
 
@@ -304,9 +283,11 @@ static enum MHD_Result send_response(exchange *x, const char *method, const char
 	struct MHD_Response *r;
 	const char *name, *value;
 	enum MHD_Result ok;
+	uint64_t bytes;
+	double seconds;
 	size_t i;
 
-	r = make_body(x->conn, resp);
+	r = make_body(x->conn, resp, &bytes);
 	if (!r)
 		return MHD_NO;
 	for (i = 0; i < octo_response_header_count(resp); i++) {
@@ -315,7 +296,9 @@ static enum MHD_Result send_response(exchange *x, const char *method, const char
 	}
 	ok = MHD_queue_response(x->conn, (unsigned int)octo_response_status(resp), r);
 	MHD_destroy_response(r);
-	log_request(x, method, url, x->client, resp);
+	seconds = seconds_since(&x->started);
+	count_request(x->srv, method, resp, seconds);
+	log_request(x, method, url, resp, bytes, seconds);
 	octo_response_free(resp);
 	x->resp = NULL;
 	return ok;
@@ -424,7 +407,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	pthread_mutex_unlock(&x->lock);
 	if (waiting)
-		http_log(srv->cfg, LOG_DEBUG, "request waiting for its answer");
+		octo_log_write(srv->log, OCTO_LOG_DEBUG, "request waiting for its answer", NULL, 0);
 	return waiting ? MHD_YES : send_response(x, method, url);
 }
 
@@ -467,7 +450,22 @@ static int bind_address(const settings *cfg, struct sockaddr_storage *ss)
 	return -1;
 }
 
+static int register_metrics(http_server *srv, octo_metrics *reg)
+{
+	static const char *const all[] = { "method", "route", "status", NULL };
+	static const char *const no_status[] = { "method", "route", NULL };
+
+	return octo_metrics_counter(&srv->requests, reg, "http_requests_total",
+	                            "HTTP requests answered, by method, route template "
+	                            "and status.", all) < 0 ||
+	       octo_metrics_histogram(&srv->durations, reg, "http_request_duration_seconds",
+	                              "Time from a request's arrival to its answer "
+	                              "(an event stream: to its first bytes).",
+	                              no_status, NULL, 0) < 0 ? -1 : 0;
+}
+
 int http_start(http_server **out, octo_api *api, const settings *cfg,
+               octo_log *log, octo_metrics *metrics,
                uint16_t *port, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -486,6 +484,12 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 		flags |= MHD_USE_IPv6;
 	srv->api = api;
 	srv->cfg = cfg;
+	srv->log = log;
+	if (metrics && register_metrics(srv, metrics) < 0) {
+		snprintf(err, errlen, "metrics: %s", octo_error_last());
+		free(srv);
+		return -1;
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, cfg->port, NULL, NULL, on_request, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

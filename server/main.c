@@ -1,5 +1,6 @@
 /* octopusd: the Octopus download service over libmicrohttpd.
- * Reads its configuration, opens the store, serves until SIGINT/SIGTERM. */
+ * Reads its configuration, opens the store, serves until SIGINT/SIGTERM;
+ * SIGHUP reopens LOG_FILE (after logrotate moved it). */
 #include "config.h"
 
 #include <errno.h>
@@ -111,6 +112,7 @@ static void block_signals(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -162,22 +164,62 @@ static int load_url_secret(settings *cfg, char *out, size_t size)
 	return 0;
 }
 
-static int open_store(settings *cfg, octo_store **store, char *secret, size_t size)
+/* What octopusd observes itself with, made before anything that reports. */
+typedef struct {
+	octo_log *log;
+	octo_metrics *metrics;
+} observer;
+
+static void say(const observer *o, octo_log_level level, const char *message)
+{
+	octo_log_write(o->log, level, message, NULL, 0);
+}
+
+static double log_dropped(void *payload)
+{
+	octo_log_stats stats;
+
+	octo_log_get_stats(payload, &stats);
+	return (double)stats.dropped;
+}
+
+static int observe(const settings *cfg, observer *o)
+{
+	if (octo_log_new(&o->log, &cfg->log) < 0) {
+		fprintf(stderr, "octopusd: logging: %s\n", octo_error_last());
+		return -1;
+	}
+	if (octo_metrics_new(&o->metrics) < 0 ||
+	    octo_metrics_add_process(o->metrics) < 0 ||
+	    octo_metrics_counter_fn(o->metrics, "log_records_dropped_total",
+	                            "Log records that never reached Elasticsearch.",
+	                            log_dropped, o->log) < 0) {
+		fprintf(stderr, "octopusd: metrics: %s\n", octo_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+static int open_store(settings *cfg, const observer *o, octo_store **store, char *secret,
+                      size_t size)
 {
 	if (cfg->use_s3) {
 		if (octo_store_open_s3(store, &cfg->s3) < 0) {
 			fprintf(stderr, "octopusd: S3 storage: %s\n", octo_error_last());
 			return -1;
 		}
+		if (octo_store_set_metrics(*store, o->metrics) < 0)
+			return -1;
 		if (!cfg->s3.tls_verify)
-			http_log(cfg, LOG_WARN, "S3_TLS_VERIFY=false: the S3 server's TLS "
-			                        "certificate is not verified");
+			say(o, OCTO_LOG_WARN, "S3_TLS_VERIFY=false: the S3 server's TLS "
+			                      "certificate is not verified");
 		if (octo_store_ping(*store) < 0)
-			http_log(cfg, LOG_WARN, "S3 storage is not reachable yet; /health "
-			                        "reports it until it is");
+			say(o, OCTO_LOG_WARN, "S3 storage is not reachable yet; /health "
+			                      "reports it until it is");
 		return 0;
 	}
-	if (octo_store_open_local(store, cfg->data_dir) < 0) {
+	if (octo_store_open_local(store, cfg->data_dir) < 0 ||
+	    octo_store_set_metrics(*store, o->metrics) < 0) {
 		fprintf(stderr, "octopusd: OCTO_DATA_DIR %s: %s\n", cfg->data_dir, octo_error_last());
 		return -1;
 	}
@@ -193,25 +235,31 @@ static int open_store(settings *cfg, octo_store **store, char *secret, size_t si
 
 /* Loads every job the store holds and starts the workers: whatever was
  * accepted before a crash or a stop goes on from here. */
-static int start_engine(settings *cfg, octo_store *store, simulate_options *sim,
-                        origin_options *origin, octo_engine **engine)
+static int start_engine(settings *cfg, const observer *o, octo_store *store,
+                        simulate_options *sim, origin_options *origin, octo_engine **engine)
 {
-	char line[160];
-	size_t skipped = 0;
 	octo_processor processor = cfg->use_origin ? processor_origin : processor_simulate;
 	void *payload = cfg->use_origin ? (void *)origin : (void *)sim;
 
+	cfg->engine.metrics = o->metrics;
+	cfg->engine.log = o->log;
 	if (octo_engine_new(engine, store, processor, payload, &cfg->engine) < 0 ||
-	    octo_engine_start(*engine, &skipped) < 0) {
+	    octo_engine_start(*engine, NULL) < 0) {
 		fprintf(stderr, "octopusd: jobs: %s\n", octo_error_last());
 		return -1;
 	}
-	if (skipped > 0) {
-		snprintf(line, sizeof(line), "%zu job records could not be read and were skipped",
-		         skipped);
-		http_log(cfg, LOG_ERROR, line);
-	}
 	return 0;
+}
+
+/* Serves until SIGINT or SIGTERM; SIGHUP only reopens the log file. */
+static int wait_for_stop(const sigset_t *signals, const observer *o)
+{
+	int sig = 0;
+
+	while (sigwait(signals, &sig) == 0 && sig == SIGHUP)
+		if (octo_log_reopen(o->log) < 0)
+			fprintf(stderr, "octopusd: LOG_FILE: %s\n", octo_error_last());
+	return sig;
 }
 
 static int serve(settings *cfg, const sigset_t *signals)
@@ -219,18 +267,20 @@ static int serve(settings *cfg, const sigset_t *signals)
 	simulate_options sim = { cfg->api.download_delay_enabled, cfg->api.download_delay_min_ms,
 	                         cfg->api.download_delay_max_ms };
 	origin_options origin = { cfg->origin_url, 30 };
+	observer o = { NULL, NULL };
 	octo_store *store = NULL;
 	octo_engine *engine = NULL;
 	octo_api *api = NULL;
 	http_server *srv = NULL;
 	char err[512], line[160], secret[512] = "";
 	uint16_t port;
-	int sig = 0, rc = -1;
+	int sig, rc = -1;
 
-	if (open_store(cfg, &store, secret, sizeof(secret)) < 0 ||
-	    start_engine(cfg, store, &sim, &origin, &engine) < 0)
+	if (observe(cfg, &o) < 0 || open_store(cfg, &o, &store, secret, sizeof(secret)) < 0 ||
+	    start_engine(cfg, &o, store, &sim, &origin, &engine) < 0)
 		goto out;
 	cfg->api.engine = engine;
+	cfg->api.metrics = o.metrics;
 	if ((rc = octo_api_new(&api, store, &cfg->api)) < 0) {
 		/* Options libocto checks itself, such as TRUSTED_PROXIES. */
 		fprintf(stderr, "octopusd: %s%s\n", rc == OCTO_EINVAL ? "configuration: " : "",
@@ -239,7 +289,7 @@ static int serve(settings *cfg, const sigset_t *signals)
 		goto out;
 	}
 	rc = -1;
-	if (http_start(&srv, api, cfg, &port, err, sizeof(err)) < 0) {
+	if (http_start(&srv, api, cfg, o.log, o.metrics, &port, err, sizeof(err)) < 0) {
 		fprintf(stderr, "octopusd: %s\n", err);
 		goto out;
 	}
@@ -249,10 +299,10 @@ static int serve(settings *cfg, const sigset_t *signals)
 	       cfg->use_s3 ? cfg->s3.bucket : cfg->data_dir);
 	fflush(stdout);
 	snprintf(line, sizeof(line), "listening on port %u", port);
-	http_log(cfg, LOG_INFO, line);
-	sigwait(signals, &sig);
+	say(&o, OCTO_LOG_INFO, line);
+	sig = wait_for_stop(signals, &o);
 	snprintf(line, sizeof(line), "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	http_log(cfg, LOG_INFO, line);
+	say(&o, OCTO_LOG_INFO, line);
 	rc = 0;
 out:
 	/* No new requests first, then running files get their grace period;
@@ -262,6 +312,8 @@ out:
 	octo_api_free(api);
 	octo_engine_free(engine);
 	octo_store_free(store);
+	octo_metrics_free(o.metrics);
+	octo_log_free(o.log); /* last: ships what is still buffered */
 	explicit_bzero(secret, sizeof(secret));
 	return rc;
 }

@@ -85,21 +85,6 @@ static int get_bool(loader *l, const char *name, int def)
 	return def;
 }
 
-static log_level get_log_level(loader *l)
-{
-	static const char *names[] = { "debug", "info", "warn", "error" };
-	const char *v = lookup(l, "LOG_LEVEL");
-	size_t i;
-
-	if (!v)
-		return LOG_INFO;
-	for (i = 0; i < 4; i++)
-		if (strcasecmp(v, names[i]) == 0)
-			return (log_level)i;
-	bad(l, "LOG_LEVEL must be debug, info, warn or error (got \"%.40s\")", v);
-	return LOG_INFO;
-}
-
 int settings_parse_port(const char *text, uint16_t *out)
 {
 	uint64_t n;
@@ -294,6 +279,25 @@ static void get_urls(loader *l, settings *c)
 		bad(l, "OCTO_URL_SECRET must be at least 32 characters");
 }
 
+static void get_log(loader *l, settings *c)
+{
+	const char *v = lookup(l, "LOG_LEVEL");
+
+	c->log.level = OCTO_LOG_INFO;
+	if (v && octo_log_level_parse(v, &c->log.level) < 0)
+		bad(l, "LOG_LEVEL must be debug, info, warn or error (got \"%.40s\")", v);
+	c->log_file = get_string(l, "LOG_FILE");
+	if (c->log_file && strlen(c->log_file) > 4096)
+		bad(l, "LOG_FILE must be a path of at most 4096 bytes");
+	c->log.path = c->log_file;
+	c->elasticsearch_url = get_string(l, "ELASTICSEARCH_URL");
+	if (c->elasticsearch_url && (strlen(c->elasticsearch_url) > 255 ||
+	                             !base_url_valid(c->elasticsearch_url)))
+		bad(l, "ELASTICSEARCH_URL must be http://host[:port] or https://host[:port] "
+		       "(got \"%.60s\")", c->elasticsearch_url);
+	c->log.elasticsearch_url = c->elasticsearch_url;
+}
+
 static void load_all(loader *l, settings *c)
 {
 	const char *v;
@@ -318,7 +322,7 @@ static void load_all(loader *l, settings *c)
 	if (c->api.download_delay_min_ms > c->api.download_delay_max_ms)
 		bad(l, "DOWNLOAD_DELAY_MIN_MS (%u) must not exceed DOWNLOAD_DELAY_MAX_MS (%u)",
 		    c->api.download_delay_min_ms, c->api.download_delay_max_ms);
-	c->log_level = get_log_level(l);
+	get_log(l, c);
 	c->cors_origins = get_cors(l);
 	c->api.cors_origins = c->cors_origins;
 	get_s3(l, c);
@@ -331,6 +335,7 @@ int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
 	static const octo_api_options api_defaults = OCTO_API_OPTIONS_INIT;
 	static const octo_s3_options s3_defaults = OCTO_S3_OPTIONS_INIT;
 	static const octo_engine_options engine_defaults = OCTO_ENGINE_OPTIONS_INIT;
+	static const octo_log_options log_defaults = OCTO_LOG_OPTIONS_INIT;
 	loader l = { ef, err, errlen, 0 };
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -339,6 +344,7 @@ int settings_load(settings *cfg, const envfile *ef, char *err, size_t errlen)
 	cfg->api = api_defaults;
 	cfg->s3 = s3_defaults;
 	cfg->engine = engine_defaults;
+	cfg->log = log_defaults;
 	load_all(&l, cfg);
 	if (!l.failed && (!cfg->data_dir || !cfg->cors_origins))
 		bad(&l, "out of memory");
@@ -360,6 +366,10 @@ void settings_free(settings *cfg)
 		explicit_bzero(cfg->url_secret, strlen(cfg->url_secret));
 	free(cfg->url_secret);
 	free(cfg->origin_url);
+	free(cfg->log_file);
+	free(cfg->elasticsearch_url);
+	cfg->log_file = cfg->elasticsearch_url = NULL;
+	cfg->log.path = cfg->log.elasticsearch_url = NULL;
 	cfg->origin_url = NULL;
 	free(cfg->trusted_proxies);
 	cfg->trusted_proxies = NULL;

@@ -6,10 +6,9 @@
 #include <stdint.h>
 
 #include <octopus/api.h>
+#include <octopus/log.h>
 
 #include "envfile.h"
-
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 typedef struct {
 	char host[64];               /* numeric address to bind */
@@ -17,7 +16,9 @@ typedef struct {
 	char *data_dir;              /* embedded store directory */
 	uint32_t request_timeout_ms; /* idle connection timeout */
 	uint32_t max_connections;
-	log_level log_level;
+	octo_log_options log;        /* LOG_LEVEL, LOG_FILE, ELASTICSEARCH_URL */
+	char *log_file;
+	char *elasticsearch_url;
 	octo_api_options api;        /* its strings point into this struct */
 	char *cors_origins;
 	char *public_url;            /* OCTO_PUBLIC_URL, or NULL */

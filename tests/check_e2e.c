@@ -103,6 +103,9 @@ static void daemon_start_logged(daemon_proc *d, const char *const *env,
 	envp[n++] = (char *)"S3_SECRET_ACCESS_KEY=" TS3_SECRET_KEY;
 	envp[n++] = (char *)"OCTO_STORE_TIMEOUT_MS=3000";
 #endif
+	/* The test's own settings last: they override the defaults above
+	 * (octopusd in the build tree is libtool's shell wrapper, and a shell
+	 * keeps the last of two variables of one name). */
 	for (; env && *env; env++)
 		envp[n++] = (char *)*env;
 	envp[n] = NULL;
@@ -2127,6 +2130,472 @@ START_TEST(env_file_supplies_settings_the_environment_lacks)
 }
 END_TEST
 
+/* ---- observability ------------------------------------------------------- */
+
+/* Run once, on the embedded store: what is observed does not depend on it. */
+#ifndef OCTO_E2E_S3
+
+static void observability_up(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void observability_down(void)
+{
+	curl_global_cleanup();
+}
+
+/* The value of one exact series ("name{labels}") in an exposition, or -1. */
+static double series_value(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+static char *scrape(const daemon_proc *d)
+{
+	reply r;
+
+	request(d, "GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Type", OCTO_METRICS_CONTENT_TYPE);
+	free(r.headers);
+	return r.body;
+}
+
+/* promtool is Prometheus's own checker; the test command installs it. */
+static int tool_missing(const char *tool)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
+	if (system(cmd) == 0)
+		return 0;
+	ck_assert_msg(!getenv("OCTO_REQUIRE_TOOLS"), "%s is required but not installed", tool);
+	fprintf(stderr, "%s not installed: part of this test skipped\n", tool);
+	return 1;
+}
+
+/* Feeds `text` to `promtool check metrics`; returns its exit status and
+ * what it said. */
+static int promtool_check_metrics(const char *text, char *said, size_t size)
+{
+	char path[300], cmd[400], dir[256];
+	FILE *out;
+	size_t n;
+	int status;
+
+	tu_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/scrape.txt", dir);
+	tu_write_file(path, text, strlen(text));
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
+	out = popen(cmd, "r");
+	ck_assert_ptr_nonnull(out);
+	n = fread(said, 1, size - 1, out);
+	said[n] = '\0';
+	status = pclose(out);
+	tu_rmtree(dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(metrics_count_requests_by_route_template)
+{
+	daemon_proc d = { 0 };
+	char *text, said[4096];
+	reply r;
+	int i;
+
+	daemon_start(&d, NULL, NULL);
+	for (i = 0; i < 3; i++) {
+		request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		reply_free(&r);
+	}
+	for (i = 0; i < 2; i++) {
+		request(&d, "GET", "/v1/download/status/0b1e2f8a-4c55-4d9e-9a43-4f1a3c5e7d21",
+		        NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 404);
+		reply_free(&r);
+	}
+	request(&d, "BREW", "/no/such/path", NULL, NULL, NULL, 0, &r);
+	reply_free(&r);
+	text = scrape(&d);
+	ck_assert_double_eq(series_value(text, "http_requests_total{method=\"GET\","
+	                                 "route=\"/health\",status=\"200\"}"), 3);
+	ck_assert_double_eq(series_value(text, "http_requests_total{method=\"GET\","
+	                                 "route=\"/v1/download/status/{jobId}\",status=\"404\"}"), 2);
+	ck_assert_double_eq(series_value(text, "http_requests_total{method=\"OTHER\","
+	                                 "route=\"unmatched\",status=\"404\"}"), 1);
+	ck_assert_double_eq(series_value(text, "http_request_duration_seconds_count"
+	                                 "{method=\"GET\",route=\"/health\"}"), 3);
+	/* Paths never become labels: their number has no bound. */
+	ck_assert_ptr_null(strstr(text, "0b1e2f8a"));
+	ck_assert_ptr_null(strstr(text, "/no/such/path"));
+	ck_assert_double_ge(series_value(text, "storage_requests_total{operation=\"ping\","
+	                                 "result=\"ok\"}"), 1);
+	ck_assert_double_gt(series_value(text, "process_resident_memory_bytes"), 0);
+	ck_assert_double_ge(series_value(text, "process_open_fds"), 3);
+	ck_assert_double_eq(series_value(text, "octopus_build_info{version=\"" OCTO_VERSION "\"}"), 1);
+	ck_assert_double_eq(series_value(text, "log_records_dropped_total"), 0);
+	if (!tool_missing("promtool"))
+		ck_assert_msg(promtool_check_metrics(text, said, sizeof(said)) == 0,
+		              "promtool check metrics: %s", said);
+	free(text);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(job_metrics_follow_a_job_to_its_end)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=20", NULL
+	};
+	daemon_proc d = { 0 };
+	char job_id[37], *text;
+
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70101,70102]}", job_id);
+	octo_json_free(await_job(&d, job_id, finished));
+	text = scrape(&d);
+	ck_assert_double_eq(series_value(text, "download_jobs_submitted_total"), 1);
+	ck_assert_double_eq(series_value(text, "download_jobs_total{status=\"completed\"}"), 1);
+	ck_assert_double_eq(series_value(text, "download_jobs_total{status=\"failed\"}"), 0);
+	ck_assert_double_eq(series_value(text, "download_processing_duration_seconds_count"), 2);
+	ck_assert_double_eq(series_value(text, "active_downloads"), 0);
+	ck_assert_double_eq(series_value(text, "download_queue_depth"), 0);
+	ck_assert_double_eq(series_value(text, "download_files_retried_total"), 0);
+	ck_assert_double_ge(series_value(text, "storage_requests_total{operation=\"put\","
+	                                 "result=\"ok\"}"), 3);
+	free(text);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* A real Prometheus, scraping every second: what it stores is what
+ * octopusd counted. */
+static pid_t prometheus_start(const daemon_proc *target, char dir[256], int *port)
+{
+	char config[600], path[300], flag_config[320], flag_data[320], flag_listen[64];
+	int lfd = listen_loopback(port), out[2];
+	pid_t pid;
+
+	close(lfd); /* the port was free a moment ago: Prometheus takes it */
+	tu_mkdtemp(dir);
+	snprintf(config, sizeof(config),
+	         "global:\n  scrape_interval: 1s\n"
+	         "scrape_configs:\n  - job_name: octopus\n    static_configs:\n"
+	         "      - targets: ['127.0.0.1:%d']\n", target->port);
+	snprintf(path, sizeof(path), "%s/prometheus.yml", dir);
+	tu_write_file(path, config, strlen(config));
+	snprintf(flag_config, sizeof(flag_config), "--config.file=%s", path);
+	snprintf(flag_data, sizeof(flag_data), "--storage.tsdb.path=%s/data", dir);
+	snprintf(flag_listen, sizeof(flag_listen), "--web.listen-address=127.0.0.1:%d", *port);
+	ck_assert_int_eq(pipe(out), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], STDERR_FILENO);
+		execlp("prometheus", "prometheus", flag_config, flag_data, flag_listen,
+		       (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	{
+		char line[2048];
+		int ready = 0;
+		while (!ready && read_line(out[0], line, sizeof(line), 60000) >= 0)
+			ready = strstr(line, "Server is ready to receive web requests") != NULL;
+		close(out[0]);
+		ck_assert_msg(ready, "Prometheus did not start");
+	}
+	return pid;
+}
+
+/* Asks Prometheus's query API; returns the first sample's value or -1. */
+static double prometheus_query(int port, const char *query)
+{
+	daemon_proc api = { 0 };
+	char path[512], *escaped;
+	double value = -1;
+	const char *v;
+	reply r;
+	CURL *c = curl_easy_init();
+
+	escaped = curl_easy_escape(c, query, 0);
+	curl_easy_cleanup(c);
+	snprintf(api.base, sizeof(api.base), "http://127.0.0.1:%d", port);
+	snprintf(path, sizeof(path), "/api/v1/query?query=%s", escaped);
+	curl_free(escaped);
+	request(&api, "GET", path, NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	/* "value":[<time>,"<value>"] of the first result, if any */
+	if ((v = strstr(r.body, "\"value\":[")) && (v = strchr(v, ',')) && v[1] == '"')
+		value = strtod(v + 2, NULL);
+	reply_free(&r);
+	return value;
+}
+
+START_TEST(prometheus_scrapes_octopusd)
+{
+	daemon_proc d = { 0 };
+	char dir[256];
+	double health = -1, up = -1;
+	int port, i, status;
+	pid_t prom;
+	reply r;
+
+	if (tool_missing("prometheus"))
+		return;
+	daemon_start(&d, NULL, NULL);
+	for (i = 0; i < 5; i++) {
+		request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		reply_free(&r);
+	}
+	prom = prometheus_start(&d, dir, &port);
+	/* No event tells when a scrape landed: ask until it has (bounded). */
+	for (i = 0; i < 300 && health != 5; i++) {
+		struct timespec tick = { 0, 100 * 1000000L };
+		health = prometheus_query(port, "http_requests_total{job=\"octopus\","
+		                                "route=\"/health\",method=\"GET\",status=\"200\"}");
+		if (health != 5)
+			nanosleep(&tick, NULL);
+	}
+	up = prometheus_query(port, "up{job=\"octopus\"}");
+	kill(prom, SIGTERM);
+	waitpid(prom, &status, 0);
+	tu_rmtree(dir);
+	ck_assert_double_eq(health, 5);
+	ck_assert_double_eq(up, 1);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Reads the log file until a line containing `text` (the access log line
+ * is written just after the answer is queued); returns it parsed. */
+static octo_json *log_line_with(const char *path, const char *text)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		struct timespec tick = { 0, 20 * 1000000L };
+		FILE *f = fopen(path, "r");
+		char line[8192];
+		octo_json *doc = NULL;
+
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, text)) {
+				fclose(f);
+				ck_assert_msg(octo_json_parse(&doc, line, strlen(line)) == 0,
+				              "log line is not JSON: %s", line);
+				return doc;
+			}
+		if (f)
+			fclose(f);
+		nanosleep(&tick, NULL);
+	}
+	ck_abort_msg("no log line with %s in %s", text, path);
+	return NULL;
+}
+
+/* Every line of the file is a JSON object with the fields every line has. */
+static size_t assert_log_file_well_formed(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[8192];
+	size_t lines = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		octo_json *doc = NULL;
+		ck_assert_msg(octo_json_parse(&doc, line, strlen(line)) == 0, "not JSON: %s", line);
+		ck_assert_str_eq(str_member(doc, "service"), "octopus-api");
+		ck_assert_uint_eq(strlen(str_member(doc, "timestamp")), 24);
+		ck_assert_ptr_nonnull(str_member(doc, "level"));
+		ck_assert_ptr_nonnull(str_member(doc, "message"));
+		octo_json_free(doc);
+		lines++;
+	}
+	fclose(f);
+	return lines;
+}
+
+#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
+
+START_TEST(request_and_trace_ids_lead_from_the_response_to_the_log)
+{
+	daemon_proc d = { 0 };
+	char env_file[320], path[300], got[128], fresh_trace[40];
+	const char *env[] = { "LOG_LEVEL=info", env_file, NULL };
+	octo_json *line;
+	reply r;
+
+	tu_mkdtemp(d.dir);
+	d.keep_dir = 1;
+	snprintf(path, sizeof(path), "%s/octopusd.log", d.dir);
+	snprintf(env_file, sizeof(env_file), "LOG_FILE=%s", path);
+	daemon_start(&d, env, NULL);
+
+	request(&d, "GET", "/health", NULL, "traceparent: 00-" TRACE_ID "-00f067aa0ba902b7-01",
+	        NULL, 0, &r);
+	ck_assert(header(&r, "traceparent", got, sizeof(got)));
+	ck_assert(strncmp(got, "00-" TRACE_ID "-", 36) == 0);
+	ck_assert(strncmp(got + 36, "00f067aa0ba902b7", 16) != 0); /* our own span */
+	ck_assert(header(&r, "X-Request-ID", got, sizeof(got)));
+	line = log_line_with(path, got);
+	ck_assert_str_eq(str_member(line, "request_id"), got);
+	ck_assert_str_eq(str_member(line, "trace_id"), TRACE_ID);
+	ck_assert_str_eq(str_member(line, "method"), "GET");
+	ck_assert_str_eq(str_member(line, "route"), "/health");
+	ck_assert_str_eq(str_member(line, "path"), "/health");
+	ck_assert_int_eq(int_member(line, "status"), 200);
+	ck_assert_int_eq(int_member(line, "bytes"), (int64_t)r.body_len);
+	ck_assert_str_eq(str_member(line, "client"), "127.0.0.1");
+	ck_assert_str_eq(str_member(line, "level"), "info");
+	ck_assert_int_eq(octo_json_typeof(member(line, "duration_ms")), OCTO_JSON_NUMBER);
+	octo_json_free(line);
+	reply_free(&r);
+
+	/* No traceparent (or a bad one): a new trace, named in the answer. */
+	request(&d, "GET", "/", NULL, "traceparent: 00-" TRACE_ID "-0000000000000000-01",
+	        NULL, 0, &r);
+	ck_assert(header(&r, "traceparent", got, sizeof(got)));
+	ck_assert_uint_eq(strlen(got), 55);
+	ck_assert(strncmp(got + 3, TRACE_ID, 32) != 0);
+	snprintf(fresh_trace, sizeof(fresh_trace), "%.32s", got + 3);
+	line = log_line_with(path, fresh_trace);
+	ck_assert_str_eq(str_member(line, "route"), "/");
+	octo_json_free(line);
+	reply_free(&r);
+
+	/* Hostile bytes in what is logged still make JSON lines. */
+	request(&d, "GET", "/%22%0a%ff%c0%af\\\"}{", NULL, "X-Request-ID: hostile-1", NULL, 0, &r);
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+	octo_json_free(log_line_with(path, "hostile-1"));
+	ck_assert_uint_ge(assert_log_file_well_formed(path), 4);
+	d.keep_dir = 0;
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(sighup_reopens_a_rotated_log_file)
+{
+	daemon_proc d = { 0 };
+	char env_file[320], path[300], moved[310], id[64];
+	const char *env[] = { "LOG_LEVEL=info", env_file, NULL };
+	struct stat st;
+	reply r;
+	int i;
+
+	tu_mkdtemp(d.dir);
+	d.keep_dir = 1;
+	snprintf(path, sizeof(path), "%s/octopusd.log", d.dir);
+	snprintf(moved, sizeof(moved), "%s.1", path);
+	snprintf(env_file, sizeof(env_file), "LOG_FILE=%s", path);
+	daemon_start(&d, env, NULL);
+	request(&d, "GET", "/health", NULL, "X-Request-ID: before-rotation", NULL, 0, &r);
+	reply_free(&r);
+	octo_json_free(log_line_with(path, "before-rotation"));
+	ck_assert_int_eq(rename(path, moved), 0);
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	/* The signal is handled asynchronously: log until the new file shows up. */
+	for (i = 0; i < 500 && stat(path, &st) != 0; i++) {
+		struct timespec tick = { 0, 20 * 1000000L };
+		snprintf(id, sizeof(id), "X-Request-ID: after-rotation-%d", i);
+		request(&d, "GET", "/health", NULL, id, NULL, 0, &r);
+		reply_free(&r);
+		nanosleep(&tick, NULL);
+	}
+	request(&d, "GET", "/health", NULL, "X-Request-ID: surely-after", NULL, 0, &r);
+	reply_free(&r);
+	octo_json_free(log_line_with(path, "surely-after"));
+	octo_json_free(log_line_with(moved, "before-rotation"));
+	ck_assert_uint_ge(assert_log_file_well_formed(moved), 1);
+	ck_assert_uint_ge(assert_log_file_well_formed(path), 1);
+	d.keep_dir = 0;
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Stands in for Elasticsearch, which cannot be installed here: accepts
+ * _bulk requests, answers as Elasticsearch does, and reports on `report`
+ * the first bulk body that mentions `wanted`, with its Content-Type. */
+static pid_t bulk_receiver(int *port, int report, const char *wanted)
+{
+	static const char answer[] =
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 35\r\n"
+		"Connection: close\r\n\r\n{\"took\":1,\"errors\":false,\"items\":[]}";
+	int lfd = listen_loopback(port);
+	pid_t pid = fork();
+
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		const char *body;
+		char *req = read_request(fd, &body), type[128] = "";
+		int found = strncmp(req, "POST /_bulk ", 12) == 0 && strstr(body, wanted);
+
+		header_value(req, "Content-Type:", type, sizeof(type));
+		send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL);
+		close(fd);
+		if (found) {
+			const char *doc = strstr(body, wanted);
+			while (doc > body && doc[-1] != '\n')
+				doc--;
+			dprintf(report, "%s\n%.*s\n", type, (int)strcspn(doc, "\n"), doc);
+			_exit(0);
+		}
+		free(req);
+	}
+}
+
+START_TEST(log_records_reach_elasticsearch_with_their_ids)
+{
+	daemon_proc d = { 0 };
+	char es_url[64], type[128], doc_text[8192], request_id[64];
+	const char *env[] = { "LOG_LEVEL=info", es_url, NULL };
+	int port, fd[2], status;
+	octo_json *doc = NULL;
+	pid_t receiver;
+	reply r;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	receiver = bulk_receiver(&port, fd[1], "\"http.request.id\":\"es-e2e-1\"");
+	close(fd[1]);
+	snprintf(es_url, sizeof(es_url), "ELASTICSEARCH_URL=http://127.0.0.1:%d", port);
+	daemon_start(&d, env, NULL);
+	request(&d, "GET", "/health", NULL, "X-Request-ID: es-e2e-1", NULL, 0, &r);
+	ck_assert(header(&r, "X-Request-ID", request_id, sizeof(request_id)));
+	reply_free(&r);
+	ck_assert_int_gt(read_line(fd[0], type, sizeof(type), 30000), 0);
+	ck_assert_str_eq(type, "application/x-ndjson");
+	ck_assert_int_gt(read_line(fd[0], doc_text, sizeof(doc_text), 5000), 0);
+	close(fd[0]);
+	waitpid(receiver, &status, 0);
+	ck_assert_msg(octo_json_parse(&doc, doc_text, strlen(doc_text)) == 0, "%s", doc_text);
+	ck_assert_str_eq(str_member(doc, "http.request.id"), request_id);
+	ck_assert_str_eq(str_member(doc, "service.name"), "octopus-api");
+	ck_assert_str_eq(str_member(doc, "log.level"), "info");
+	ck_assert_uint_eq(strlen(str_member(doc, "trace.id")), 32);
+	ck_assert_ptr_nonnull(str_member(doc, "@timestamp"));
+	octo_json_free(doc);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+#endif /* OCTO_E2E_S3 */
+
 int main(void)
 {
 	Suite *s = suite_create("e2e");
@@ -2134,6 +2603,7 @@ int main(void)
 	TCase *own = tcase_create("own daemon");
 #ifndef OCTO_E2E_S3
 	TCase *startup = tcase_create("start-up");
+	TCase *observability = tcase_create("observability");
 #endif
 
 	/* One daemon for the api case: started once, outside the forked tests. */
@@ -2191,6 +2661,17 @@ int main(void)
 	tcase_add_test(startup, min_above_max_delay_is_refused);
 	tcase_add_test(startup, flags_are_validated_and_help_and_version_answer);
 	suite_add_tcase(s, startup);
+
+	/* Metrics and logs do not depend on the store either. */
+	tcase_set_timeout(observability, 120);
+	tcase_add_test(observability, metrics_count_requests_by_route_template);
+	tcase_add_test(observability, job_metrics_follow_a_job_to_its_end);
+	tcase_add_test(observability, prometheus_scrapes_octopusd);
+	tcase_add_test(observability, request_and_trace_ids_lead_from_the_response_to_the_log);
+	tcase_add_test(observability, sighup_reopens_a_rotated_log_file);
+	tcase_add_test(observability, log_records_reach_elasticsearch_with_their_ids);
+	tcase_add_checked_fixture(observability, observability_up, observability_down);
+	suite_add_tcase(s, observability);
 	return tu_run(s);
 #else
 	if (!ts3_available()) {

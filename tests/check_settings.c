@@ -18,7 +18,7 @@ static const char *const all_names[] = {
 	"PORT", "HOST", "OCTO_DATA_DIR", "REQUEST_TIMEOUT_MS", "OCTO_MAX_CONNECTIONS",
 	"OCTO_MAX_BODY_BYTES", "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_MAX_REQUESTS",
 	"DOWNLOAD_DELAY_ENABLED", "DOWNLOAD_DELAY_MIN_MS", "DOWNLOAD_DELAY_MAX_MS",
-	"LOG_LEVEL", "CORS_ORIGINS",
+	"LOG_LEVEL", "LOG_FILE", "ELASTICSEARCH_URL", "CORS_ORIGINS",
 	"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
 	"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE", "S3_TLS_VERIFY",
 	"OCTO_STORE_TIMEOUT_MS", "OCTO_STORE_MAX_ATTEMPTS",
@@ -124,7 +124,7 @@ START_TEST(defaults_apply_when_nothing_is_set)
 	ck_assert_str_eq(cfg.data_dir, "./data");
 	ck_assert_uint_eq(cfg.request_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg.max_connections, 1024);
-	ck_assert_int_eq(cfg.log_level, LOG_INFO);
+	ck_assert_int_eq(cfg.log.level, OCTO_LOG_INFO);
 	ck_assert_uint_eq(cfg.api.version, OCTO_API_OPTIONS_VERSION);
 	ck_assert_uint_eq(cfg.api.max_body_bytes, 65536);
 	ck_assert_uint_eq(cfg.api.rate_limit_window_ms, 60000);
@@ -183,7 +183,7 @@ START_TEST(empty_values_count_as_unset)
 	ck_assert_str_eq(cfg.host, "0.0.0.0");
 	ck_assert_str_eq(cfg.data_dir, "./data");
 	ck_assert_uint_eq(cfg.request_timeout_ms, 30000);
-	ck_assert_int_eq(cfg.log_level, LOG_INFO);
+	ck_assert_int_eq(cfg.log.level, OCTO_LOG_INFO);
 	ck_assert_uint_eq(cfg.api.rate_limit_max, 100);
 	ck_assert_int_eq(cfg.api.download_delay_enabled, 1);
 	ck_assert_str_eq(cfg.cors_origins, "*");
@@ -225,7 +225,7 @@ START_TEST(every_variable_is_read_from_the_environment)
 	ck_assert_int_eq(cfg.api.download_delay_enabled, 0);
 	ck_assert_uint_eq(cfg.api.download_delay_min_ms, 5);
 	ck_assert_uint_eq(cfg.api.download_delay_max_ms, 6);
-	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
+	ck_assert_int_eq(cfg.log.level, OCTO_LOG_DEBUG);
 	ck_assert_str_eq(cfg.cors_origins, "https://app.example");
 	ck_assert_ptr_eq(cfg.api.cors_origins, cfg.cors_origins);
 	settings_free(&cfg);
@@ -310,17 +310,39 @@ END_TEST
 
 static const struct {
 	const char *text;
-	log_level level;
+	octo_log_level level;
 } levels[] = {
-	{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "warn", LOG_WARN },
-	{ "error", LOG_ERROR }, { "DEBUG", LOG_DEBUG }, { "Error", LOG_ERROR },
+	{ "debug", OCTO_LOG_DEBUG }, { "info", OCTO_LOG_INFO }, { "warn", OCTO_LOG_WARN },
+	{ "error", OCTO_LOG_ERROR }, { "DEBUG", OCTO_LOG_DEBUG }, { "Error", OCTO_LOG_ERROR },
+	{ "warning", OCTO_LOG_WARN },
 };
 
 START_TEST(log_level_takes_each_name_in_any_case)
 {
 	set("LOG_LEVEL", levels[_i].text);
 	load_ok(NULL);
-	ck_assert_int_eq(cfg.log_level, levels[_i].level);
+	ck_assert_int_eq(cfg.log.level, levels[_i].level);
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(log_sinks_default_to_stderr_only)
+{
+	load_ok(NULL);
+	ck_assert_ptr_null(cfg.log.path);
+	ck_assert_ptr_null(cfg.log.elasticsearch_url);
+	ck_assert_str_eq(cfg.log.service, "octopus-api");
+	settings_free(&cfg);
+}
+END_TEST
+
+START_TEST(log_file_and_elasticsearch_are_taken)
+{
+	set("LOG_FILE", "/var/log/octopus/octopusd.log");
+	set("ELASTICSEARCH_URL", "http://elasticsearch:9200/");
+	load_ok(NULL);
+	ck_assert_str_eq(cfg.log.path, "/var/log/octopus/octopusd.log");
+	ck_assert_str_eq(cfg.log.elasticsearch_url, "http://elasticsearch:9200/");
 	settings_free(&cfg);
 }
 END_TEST
@@ -348,7 +370,7 @@ START_TEST(envfile_supplies_what_the_environment_lacks)
 	ck_assert_uint_eq(cfg.port, 4000);
 	ck_assert_str_eq(cfg.host, "::1");
 	ck_assert_str_eq(cfg.data_dir, "/srv/octo");
-	ck_assert_int_eq(cfg.log_level, LOG_WARN);
+	ck_assert_int_eq(cfg.log.level, OCTO_LOG_WARN);
 	ck_assert_str_eq(cfg.cors_origins, "https://a.example");
 	settings_free(&cfg);
 }
@@ -364,7 +386,7 @@ START_TEST(environment_wins_over_envfile)
 	envfile_free(ef);
 	ck_assert_uint_eq(cfg.port, 5000);
 	ck_assert_str_eq(cfg.data_dir, "/from/env");
-	ck_assert_int_eq(cfg.log_level, LOG_WARN);
+	ck_assert_int_eq(cfg.log.level, OCTO_LOG_WARN);
 	settings_free(&cfg);
 }
 END_TEST
@@ -391,7 +413,7 @@ START_TEST(empty_envfile_value_counts_as_unset)
 	envfile_free(ef);
 	ck_assert_uint_eq(cfg.port, 3000);
 	ck_assert_str_eq(cfg.data_dir, "./data");
-	ck_assert_int_eq(cfg.log_level, LOG_INFO);
+	ck_assert_int_eq(cfg.log.level, OCTO_LOG_INFO);
 	settings_free(&cfg);
 }
 END_TEST
@@ -454,7 +476,11 @@ static const setting bad_values[] = {
 	{ "DOWNLOAD_DELAY_MIN_MS", "3600001" },
 	{ "DOWNLOAD_DELAY_MAX_MS", "1.5" },
 	{ "LOG_LEVEL", "loud" },
-	{ "LOG_LEVEL", "warning" },
+	{ "ELASTICSEARCH_URL", "elasticsearch:9200" },
+	{ "ELASTICSEARCH_URL", "ftp://elasticsearch:9200" },
+	{ "ELASTICSEARCH_URL", "http://user:secret@elasticsearch:9200" },
+	{ "ELASTICSEARCH_URL", "http://elasticsearch:9200/with/path" },
+	{ "ELASTICSEARCH_URL", "http://" },
 	{ "CORS_ORIGINS", "ftp://x" },
 	{ "CORS_ORIGINS", "https://a.example/path" },
 	{ "CORS_ORIGINS", "https://a.example/" },
@@ -1192,6 +1218,8 @@ int main(void)
 	tcase_add_test(vars, host_accepts_ipv6_and_localhost);
 	tcase_add_loop_test(vars, download_delay_enabled_takes_true_and_false_words, 0, N_ELEMS(bools));
 	tcase_add_loop_test(vars, log_level_takes_each_name_in_any_case, 0, N_ELEMS(levels));
+	tcase_add_test(vars, log_sinks_default_to_stderr_only);
+	tcase_add_test(vars, log_file_and_elasticsearch_are_taken);
 	tcase_add_test(vars, equal_delay_bounds_are_accepted);
 	suite_add_tcase(s, vars);
 

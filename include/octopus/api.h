@@ -12,6 +12,8 @@
 #include "common.h"
 #include "store.h"
 #include "job.h"
+#include "metrics.h"
+#include "trace.h"
 
 OCTO_BEGIN_DECL
 
@@ -66,12 +68,15 @@ typedef struct {
 	 * per-client cap): "10.0.0.0/8,192.168.1.2,fd00::/8"; NULL or "":
 	 * none, the client is the peer's address. */
 	const char *trusted_proxies;
+	/* Served at GET /metrics in the Prometheus text format (borrowed; it
+	 * must outlive the API). NULL: /metrics answers 404. */
+	octo_metrics *metrics;
 } octo_api_options;
 
 #define OCTO_API_OPTIONS_VERSION 1
 #define OCTO_API_OPTIONS_INIT \
 	{ OCTO_API_OPTIONS_VERSION, 64 * 1024, 60000, 100, "*", 1, 10000, 120000, \
-	  3600, NULL, 0, NULL, 1000, NULL, 15000, 30000, NULL }
+	  3600, NULL, 0, NULL, 1000, NULL, 15000, 30000, NULL, NULL }
 
 /* Creates the API over `store` (borrowed: it must outlive the API).
  * `opts` is copied; NULL means OCTO_API_OPTIONS_INIT. OCTO_EINVAL names
@@ -146,6 +151,9 @@ OCTO_EXTERN void octo_stream_free(octo_stream *s);
 OCTO_EXTERN const char *octo_response_route(const octo_response *resp);
 /* The request id sent back in X-Request-ID. */
 OCTO_EXTERN const char *octo_response_request_id(const octo_response *resp);
+/* The W3C trace id of the request: the caller's, from a valid traceparent
+ * header, or a new one. The response's traceparent header names it. */
+OCTO_EXTERN const char *octo_response_trace_id(const octo_response *resp);
 
 /* Frees a response. NULL-safe. */
 OCTO_EXTERN void octo_response_free(octo_response *resp);

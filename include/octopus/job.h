@@ -20,6 +20,8 @@
 
 #include "common.h"
 #include "store.h"
+#include "metrics.h"
+#include "log.h"
 
 OCTO_BEGIN_DECL
 
@@ -70,12 +72,17 @@ typedef struct {
 	/* At most this many files of one client are prepared at once, so one
 	 * client cannot take every worker; 0: no limit. */
 	unsigned client_max_active;
+	/* Borrowed; NULL for none. The engine registers its download_*
+	 * metrics and active_downloads in `metrics`, and writes what happens
+	 * to jobs and files to `log`. Both must outlive the engine. */
+	octo_metrics *metrics;
+	octo_log *log;
 } octo_engine_options;
 
 #define OCTO_ENGINE_OPTIONS_VERSION 1
 #define OCTO_ENGINE_OPTIONS_INIT \
 	{ OCTO_ENGINE_OPTIONS_VERSION, 4, 10000, 3, 300000, 1000, 30000, 1000, \
-	  NULL, 10000, 8, 0, 0 }
+	  NULL, 10000, 8, 0, 0, NULL, NULL }
 
 /* Creates an engine; no thread runs until octo_engine_start(). */
 OCTO_EXTERN int octo_engine_new(octo_engine **out, octo_store *store,

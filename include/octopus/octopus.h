@@ -9,5 +9,8 @@
 #include "octopus/json.h"
 #include "octopus/job.h"
 #include "octopus/api.h"
+#include "octopus/metrics.h"
+#include "octopus/log.h"
+#include "octopus/trace.h"
 
 #endif

@@ -19,6 +19,7 @@
 #define OCTOPUS_STORE_H
 
 #include "common.h"
+#include "metrics.h"
 
 OCTO_BEGIN_DECL
 
@@ -70,6 +71,14 @@ OCTO_EXTERN const char *octo_store_s3_features(void);
 
 /* Closes the store. NULL-safe. No call may be in flight. */
 OCTO_EXTERN void octo_store_free(octo_store *store);
+
+/* Counts every call of this store in `reg`: storage_requests_total
+ * {operation,result} and storage_request_duration_seconds{operation}, with
+ * operation ping|head|put|get|delete|list|presign and result
+ * ok|not_found|error. `reg` is borrowed and must outlive the store. Call
+ * before the store is shared between threads; OCTO_ECONFLICT when `reg`
+ * already has those names with another definition. */
+OCTO_EXTERN int octo_store_set_metrics(octo_store *store, octo_metrics *reg);
 
 /* The backend's name: "local" or "s3". Borrowed, static. */
 OCTO_EXTERN const char *octo_store_backend(const octo_store *store);

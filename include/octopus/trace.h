@@ -1,0 +1,40 @@
+/* Trace context: reading and making W3C `traceparent` headers, so one
+ * request can be followed across a gateway, octopusd and its logs. */
+/*
+ * Ownership: octo_trace is a plain value the caller owns; nothing is
+ * allocated. Thread safety: all functions are reentrant.
+ */
+#ifndef OCTOPUS_TRACE_H
+#define OCTOPUS_TRACE_H
+
+#include "common.h"
+
+OCTO_BEGIN_DECL
+
+/* "00-" trace id "-" span id "-" flags: 55 characters. */
+#define OCTO_TRACEPARENT_LEN 55
+
+typedef struct {
+	char trace_id[33];   /* 32 lowercase hex digits, not all zero */
+	char parent_id[17];  /* the caller's span; "" when the trace is new */
+	char span_id[17];    /* this service's span, always fresh */
+	unsigned char flags; /* bit 0: sampled */
+} octo_trace;
+
+/* Continues the trace of a `traceparent` header value: keeps its trace id
+ * and flags, remembers its span as the parent and makes a new span id.
+ * When the header is NULL or not valid per W3C Trace Context (version 00
+ * exactly, or a later version's first four fields; lowercase hex; no
+ * all-zero ids; version ff is invalid), starts a new trace instead.
+ * Returns 1 when the header was continued, 0 when a new trace began,
+ * OCTO_ERROR if no random bytes could be had. */
+OCTO_EXTERN int octo_trace_start(octo_trace *out, const char *traceparent);
+
+/* The header value that names this service's span, for the response or
+ * a call further down: "00-<trace_id>-<span_id>-<flags>". */
+OCTO_EXTERN void octo_trace_format(const octo_trace *trace,
+                                   char out[OCTO_TRACEPARENT_LEN + 1]);
+
+OCTO_END_DECL
+
+#endif

@@ -253,6 +253,9 @@ static void assert_common_headers(const octo_response *resp, const char *limit)
 
 	ck_assert_msg(id != NULL, "no X-Request-ID header");
 	ck_assert_str_eq(id, octo_response_request_id(resp));
+	ck_assert_ptr_nonnull(header(resp, "traceparent"));
+	ck_assert_uint_eq(strlen(header(resp, "traceparent")), OCTO_TRACEPARENT_LEN);
+	ck_assert_int_eq(strncmp(header(resp, "traceparent") + 3, octo_response_trace_id(resp), 32), 0);
 	assert_header(resp, "X-Content-Type-Options", "nosniff");
 	assert_header(resp, "X-Frame-Options", "SAMEORIGIN");
 	ck_assert_ptr_nonnull(header(resp, "Strict-Transport-Security"));
@@ -1263,6 +1266,67 @@ START_TEST(every_response_carries_the_common_headers)
 		octo_json_free(doc);
 	}
 	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(traceparent_is_continued_or_started)
+{
+	octo_header h[] = { { "traceparent",
+	                      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } };
+	octo_request req = make_request("GET", "/", h, 1, NULL);
+	octo_response *resp = run(api, &req), *other;
+	const char *tp = header(resp, "traceparent");
+
+	ck_assert_str_eq(octo_response_trace_id(resp), "4bf92f3577b34da6a3ce929d0e0e4736");
+	ck_assert_int_eq(strncmp(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36), 0);
+	ck_assert_int_ne(strncmp(tp + 36, "00f067aa0ba902b7", 16), 0);
+	h[0].value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01; evil";
+	other = run(api, &req);
+	ck_assert_str_ne(octo_response_trace_id(other), "4bf92f3577b34da6a3ce929d0e0e4736");
+	ck_assert_uint_eq(strlen(octo_response_trace_id(other)), 32);
+	octo_response_free(other);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(metrics_are_served_only_with_a_registry)
+{
+	octo_api_options o = test_options();
+	octo_metrics *reg;
+	octo_metric *m;
+	octo_response *resp;
+	const char *body;
+	size_t len;
+	int i;
+
+	resp = call(api, "GET", "/metrics");
+	ck_assert_int_eq(octo_response_status(resp), 404);
+	octo_response_free(resp);
+
+	ck_assert_int_eq(octo_metrics_new(&reg), 0);
+	ck_assert_int_eq(octo_metrics_counter(&m, reg, "things_total", "Things.", NULL), 0);
+	octo_metrics_add(m, 7);
+	o.metrics = reg;
+	o.rate_limit_max = 1;
+	api_with(&o);
+	for (i = 0; i < 3; i++) { /* scrapes are never rate-limited */
+		resp = call(custom, "GET", "/metrics");
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		octo_response_free(resp);
+	}
+	resp = call(custom, "GET", "/metrics");
+	assert_header(resp, "Content-Type", OCTO_METRICS_CONTENT_TYPE);
+	ck_assert_str_eq(octo_response_route(resp), "/metrics");
+	body = octo_response_body(resp, &len);
+	ck_assert_str_eq(body, "# HELP things_total Things.\n# TYPE things_total counter\n"
+	                       "things_total 7\n");
+	octo_response_free(resp);
+	resp = call(custom, "POST", "/metrics");
+	ck_assert_int_eq(octo_response_status(resp), 405);
+	octo_response_free(resp);
+	octo_api_free(custom);
+	custom = NULL;
+	octo_metrics_free(reg);
 }
 END_TEST
 
@@ -2624,6 +2688,8 @@ int main(void)
 	tc = tcase(s, "common headers");
 	tcase_add_loop_test(tc, every_response_carries_the_common_headers, 0, (int)COUNT(samples));
 	tcase_add_test(tc, request_ids_are_fresh_per_request);
+	tcase_add_test(tc, traceparent_is_continued_or_started);
+	tcase_add_test(tc, metrics_are_served_only_with_a_registry);
 	tcase_add_test(tc, sane_client_request_id_is_echoed);
 	tcase_add_test(tc, unsafe_client_request_id_is_replaced);
 	tcase_add_test(tc, response_accessors_agree);

@@ -2251,6 +2251,92 @@ static TCase *job_tcase(const char *name)
 	return tc;
 }
 
+/* ---- metrics and logs ---------------------------------------------------- */
+
+static double series(octo_metrics *reg, const char *name)
+{
+	char *text, *p;
+	double v = -1;
+	size_t n = strlen(name);
+
+	ck_assert_int_eq(octo_metrics_render(reg, &text, NULL), 0);
+	for (p = text; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == ' ') {
+			v = strtod(p + n + 1, NULL);
+			break;
+		}
+	octo_free(text);
+	return v;
+}
+
+static int file_has(const char *path, const char *a, const char *b)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return found;
+}
+
+START_TEST(metrics_and_logs_follow_files_and_jobs)
+{
+	octo_engine_options o = fast_options(1);
+	octo_log_options lo = OCTO_LOG_OPTIONS_INIT;
+	int64_t retried[] = { 70300, 70301 }, slow[] = { 70302 }, queued[] = { 70303 };
+	char a[OCTO_JOB_ID_LEN + 1], b[OCTO_JOB_ID_LEN + 1], c[OCTO_JOB_ID_LEN + 1];
+	char logdir[256], path[300];
+	octo_metrics *reg;
+	octo_log *log;
+
+	tu_mkdtemp(logdir);
+	snprintf(path, sizeof(path), "%s/engine.log", logdir);
+	lo.path = path;
+	lo.level = OCTO_LOG_DEBUG;
+	ck_assert_int_eq(octo_log_new(&log, &lo), 0);
+	ck_assert_int_eq(octo_metrics_new(&reg), 0);
+	o.metrics = reg;
+	o.log = log;
+	script(70300, ACT_FAIL, 1, ACT_OK, 0);
+	script_always(70302, ACT_SLEEP, 60000);
+	start_engine(&o, NULL);
+	submit(retried, 2, a);
+	octo_json_free(wait_final(a, "completed"));
+	ck_assert_double_eq(series(reg, "download_jobs_submitted_total"), 1);
+	ck_assert_double_eq(series(reg, "download_jobs_total{status=\"completed\"}"), 1);
+	ck_assert_double_eq(series(reg, "download_files_retried_total"), 1);
+	ck_assert_double_eq(series(reg, "download_processing_duration_seconds_count"), 3);
+	ck_assert(file_has(path, "File attempt failed", "\"file_id\":70300"));
+	ck_assert(file_has(path, "Download job finished", a));
+
+	/* One worker busy, one file waiting: what the gauges say now. */
+	submit(slow, 1, b);
+	wait_count(&T.entered, 4, "the slow file to start");
+	submit(queued, 1, c);
+	ck_assert_double_eq(series(reg, "active_downloads"), 1);
+	ck_assert_double_eq(series(reg, "download_queue_depth"), 1);
+
+	/* Both are left unfinished, and the next engine rescues them. */
+	stop_engine(0);
+	rescript(ACT_OK);
+	start_engine(&o, NULL);
+	octo_json_free(wait_final(b, "completed"));
+	octo_json_free(wait_final(c, "completed"));
+	ck_assert_double_eq(series(reg, "download_files_rescued_total"), 2);
+	ck_assert_double_eq(series(reg, "download_jobs_total{status=\"completed\"}"), 3);
+	ck_assert_double_eq(series(reg, "active_downloads"), 0);
+	ck_assert_double_eq(series(reg, "download_queue_depth"), 0);
+	ck_assert(file_has(path, "Job engine started", "\"files_queued\":2"));
+	stop_engine(0);
+	octo_metrics_free(reg);
+	octo_log_free(log);
+	tu_rmtree(logdir);
+}
+END_TEST
+
 /* ---- idempotency and retention ------------------------------------------ */
 
 START_TEST(an_idempotency_key_replays_or_conflicts_across_restarts)
@@ -2338,6 +2424,10 @@ int main(void)
 	tcase_add_test(tc, submit_refuses_bad_file_id_lists);
 	tcase_add_test(tc, submit_accepts_the_edges_of_the_id_range_and_of_the_count);
 	tcase_add_test(tc, submit_writes_a_queued_record_before_returning);
+	suite_add_tcase(s, tc);
+
+	tc = job_tcase("metrics and logs");
+	tcase_add_test(tc, metrics_and_logs_follow_files_and_jobs);
 	suite_add_tcase(s, tc);
 
 	tc = job_tcase("idempotency and retention");

@@ -387,6 +387,71 @@ END_TEST
 
 /* ---- missing objects ------------------------------------------------ */
 
+/* ---- metrics ---------------------------------------------------------- */
+
+static double counted(octo_metrics *reg, const char *series)
+{
+	char *text, *p;
+	double v = -1;
+
+	ck_assert_int_eq(octo_metrics_render(reg, &text, NULL), 0);
+	if ((p = strstr(text, series)) != NULL && p[strlen(series)] == ' ')
+		v = strtod(p + strlen(series) + 1, NULL);
+	octo_free(text);
+	return v;
+}
+
+START_TEST(calls_are_counted_by_operation_and_result)
+{
+	octo_metrics *reg;
+	char *data;
+	size_t len;
+
+	ck_assert_int_eq(octo_metrics_new(&reg), 0);
+	ck_assert_int_eq(octo_store_set_metrics(store, reg), 0);
+	ck_assert_int_eq(octo_store_put(store, "a/b", "xy", 2), 0);
+	ck_assert_int_eq(octo_store_head(store, "a/missing", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_store_get(store, "a/b", &data, &len), 0);
+	octo_free(data);
+	ck_assert_int_eq(octo_store_delete(store, "a/b"), 0);
+	ck_assert_int_eq(octo_store_delete(store, "a/b"), OCTO_ENOTFOUND);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"put\",result=\"ok\"}"), 1);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"head\",result=\"not_found\"}"), 1);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"get\",result=\"ok\"}"), 1);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"delete\",result=\"ok\"}"), 1);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"delete\",result=\"not_found\"}"), 1);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"ping\",result=\"ok\"}"), 0);
+	ck_assert_double_eq(counted(reg, "storage_request_duration_seconds_count{operation=\"delete\"}"), 2);
+	/* An invalid key never reaches the backend: nothing to count. */
+	ck_assert_int_eq(octo_store_put(store, "../x", "", 0), OCTO_EINVAL);
+	ck_assert_double_eq(counted(reg, "storage_request_duration_seconds_count{operation=\"put\"}"), 1);
+	octo_store_free(store); /* before the registry it counts in */
+	store = NULL;
+	octo_metrics_free(reg);
+}
+END_TEST
+
+START_TEST(two_stores_share_one_registry)
+{
+	octo_metrics *reg;
+	octo_store *other;
+
+	ck_assert_int_eq(octo_metrics_new(&reg), 0);
+	ck_assert_int_eq(octo_store_set_metrics(store, reg), 0);
+	ck_assert_int_eq(octo_store_open_local(&other, dir), 0);
+	ck_assert_int_eq(octo_store_set_metrics(other, reg), 0); /* same definition */
+	ck_assert_int_eq(octo_store_put(other, "k", "1", 1), 0);
+	ck_assert_int_eq(octo_store_put(store, "k", "2", 1), 0);
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"put\",result=\"ok\"}"), 2);
+	ck_assert_int_eq(octo_store_set_metrics(NULL, reg), OCTO_EINVAL);
+	ck_assert_int_eq(octo_store_set_metrics(store, NULL), OCTO_EINVAL);
+	octo_store_free(other);
+	octo_store_free(store);
+	store = NULL;
+	octo_metrics_free(reg);
+}
+END_TEST
+
 START_TEST(head_of_a_missing_key_is_not_found)
 {
 	ck_assert_int_eq(octo_store_head(store, "missing", NULL), OCTO_ENOTFOUND);
@@ -845,6 +910,11 @@ int main(void)
 	tcase_add_test(tc, keys_share_parent_directories);
 	tcase_add_test(tc, no_temp_files_remain_after_puts);
 	tcase_add_test(tc, failed_put_leaves_no_temp_file_and_keeps_the_blocker);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("metrics", setup_open);
+	tcase_add_test(tc, calls_are_counted_by_operation_and_result);
+	tcase_add_test(tc, two_stores_share_one_registry);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("not_found", setup_open);

@@ -43,6 +43,7 @@ struct octo_response {
 	const char *route;
 	char request_id[REQUEST_ID_MAX + 1];
 	octo_trace trace;
+	char client[INET6_ADDRSTRLEN]; /* resolved through trusted proxies; "" unknown */
 	int failed;         /* an allocation failed while building it */
 	int file_fd;        /* a file body instead of `body`, or -1 */
 	uint64_t file_size;
@@ -256,6 +257,11 @@ const char *octo_response_route(const octo_response *resp)
 	return resp->route;
 }
 
+const char *octo_response_client(const octo_response *resp)
+{
+	return resp->client;
+}
+
 const char *octo_response_trace_id(const octo_response *resp)
 {
 	return resp->trace.trace_id;
@@ -391,8 +397,8 @@ static int rate_limit(octo_api *api, const octo_request *req, octo_response *r)
 
 	if (!api->ratelimit)
 		return 0;
-	octo__ratelimit_hit(api->ratelimit, req->client, octo__monotonic_ms(),
-	                    !exempt, &v);
+	octo__ratelimit_hit(api->ratelimit, r->client[0] ? r->client : NULL,
+	                    octo__monotonic_ms(), !exempt, &v);
 	add_header(r, "RateLimit-Limit", "%" PRIu32, v.limit);
 	add_header(r, "RateLimit-Remaining", "%" PRIu32, v.remaining);
 	add_header(r, "RateLimit-Reset", "%" PRIu32, v.reset_s);
@@ -681,26 +687,96 @@ static int in_net(const proxy_net *net, const unsigned char *addr, int family)
 	return rest == 0 || ((net->addr[full] ^ addr[full]) & (0xff00 >> rest) & 0xff) == 0;
 }
 
-/* Who the request is for, for the per-client cap: the X-Client-ID a
- * trusted proxy passed on, else the peer's own address. */
-static const char *client_identity(const octo_api *api, const octo_request *req)
+/* An address written as text; its family, or 0 when it is none. */
+static int parse_addr(const char *text, size_t len, unsigned char addr[16])
 {
-	const char *id = request_header(req, "X-Client-ID");
-	unsigned char addr[16];
-	int family = AF_INET;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (len == 0 || len >= sizeof(buf))
+		return 0;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, addr) == 1)
+		return AF_INET;
+	return inet_pton(AF_INET6, buf, addr) == 1 ? AF_INET6 : 0;
+}
+
+static int trusted(const octo_api *api, const unsigned char *addr, int family)
+{
 	size_t i;
 
-	if (!req->client || !id || !request_id_sane(id) || strlen(id) > 64)
-		return req->client;
-	if (inet_pton(AF_INET, req->client, addr) != 1) {
-		family = AF_INET6;
-		if (inet_pton(AF_INET6, req->client, addr) != 1)
-			return req->client;
-	}
 	for (i = 0; i < api->proxy_count; i++)
 		if (in_net(&api->proxies[i], addr, family))
-			return id;
-	return req->client;
+			return 1;
+	return 0;
+}
+
+static int peer_trusted(const octo_api *api, const octo_request *req)
+{
+	unsigned char addr[16];
+	int family = req->client ? parse_addr(req->client, strlen(req->client), addr) : 0;
+
+	return family && trusted(api, addr, family);
+}
+
+/* Steps through one X-Forwarded-For value from its right end. Returns 1
+ * when an untrusted address ended the walk (it is in `out`), 0 to go on
+ * with the header before, -1 when an entry is no address. */
+static int walk_forwarded(const octo_api *api, const char *value, char *out, size_t size)
+{
+	size_t end = strlen(value);
+
+	while (end > 0) {
+		unsigned char addr[16];
+		size_t begin = end, start, len;
+		int family;
+		while (begin > 0 && value[begin - 1] != ',')
+			begin--;
+		for (start = begin, len = end - begin; len > 0 && value[start] == ' '; start++)
+			len--;
+		while (len > 0 && value[start + len - 1] == ' ')
+			len--;
+		if (!(family = parse_addr(value + start, len, addr)))
+			return -1;
+		inet_ntop(family, addr, out, (socklen_t)size); /* canonical, nothing injected */
+		if (!trusted(api, addr, family))
+			return 1;
+		end = begin > 0 ? begin - 1 : 0; /* before the comma */
+	}
+	return 0;
+}
+
+/* The client's address, for rate limiting and logs: the peer's own, or
+ * when the peer is a trusted proxy, the nearest X-Forwarded-For address
+ * that is not a trusted proxy. The list is read from the right: only
+ * proxies we trust wrote what lies right of that address, while anything
+ * left of it the client may have made up. */
+static void resolve_client(const octo_api *api, const octo_request *req, char *out,
+                           size_t size)
+{
+	size_t i = req->header_count;
+
+	snprintf(out, size, "%s", req->client ? req->client : "");
+	if (!peer_trusted(api, req))
+		return;
+	while (i-- > 0) {
+		const octo_header *h = &req->headers[i];
+		if (h->name && h->value && strcasecmp(h->name, "X-Forwarded-For") == 0 &&
+		    walk_forwarded(api, h->value, out, size) != 0)
+			return;
+	}
+}
+
+/* Who the request is for, for the per-client cap: the X-Client-ID a
+ * trusted proxy passed on, else the client's address. */
+static const char *client_identity(const octo_api *api, const octo_request *req,
+                                   const octo_response *resp)
+{
+	const char *id = request_header(req, "X-Client-ID");
+
+	if (id && request_id_sane(id) && strlen(id) <= 64 && peer_trusted(api, req))
+		return id;
+	return resp->client[0] ? resp->client : NULL;
 }
 
 /* Seconds until a client's work is likely done: the files ahead of it and
@@ -751,7 +827,7 @@ static void submit_job(call *c, const octo_json_value *ids)
 		return;
 	}
 	jopts.idempotency_key = request_header(c->req, "Idempotency-Key");
-	jopts.client = client_identity(c->api, c->req);
+	jopts.client = client_identity(c->api, c->req, c->resp);
 	for (i = 0; i < n; i++)
 		octo_json_int(octo_json_at(ids, i), &list[i]);
 	rc = octo_engine_submit_with(c->api->opts.engine, list, n, &jopts, job_id);
@@ -1368,7 +1444,7 @@ static void start_through_engine(call *c, pending *p, int64_t file_id)
 	octo_job_options jopts = OCTO_JOB_OPTIONS_INIT;
 	int rc;
 
-	jopts.client = client_identity(api, c->req);
+	jopts.client = client_identity(api, c->req, c->resp);
 	rc = octo_engine_submit_with(api->opts.engine, &file_id, 1, &jopts, p->job_id);
 
 	if (rc < 0) {
@@ -1671,6 +1747,7 @@ int octo_api_handle(octo_api *api, const octo_request *req,
 		c.resp->failed = 1;
 	if (octo_trace_start(&c.resp->trace, request_header(req, "traceparent")) < 0)
 		c.resp->failed = 1;
+	resolve_client(api, req, c.resp->client, sizeof(c.resp->client));
 	add_common_headers(api, req, c.resp);
 	if (find_route(req->path, NULL))
 		c.resp->route = find_route(req->path, NULL)->template; /* 429s get their label too */

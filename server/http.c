@@ -103,7 +103,8 @@ static void log_request(const exchange *x, const char *method, const char *path,
 		OCTO_LOG_INT("status", status),
 		OCTO_LOG_INT("bytes", bytes),
 		OCTO_LOG_DOUBLE("duration_ms", seconds * 1000.0),
-		OCTO_LOG_STR("client", x->client),
+		OCTO_LOG_STR("client", octo_response_client(resp)),
+		OCTO_LOG_STR("peer", x->client),
 	};
 
 	if (!octo_log_enabled(x->srv->log, level))

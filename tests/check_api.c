@@ -1489,6 +1489,85 @@ START_TEST(another_client_is_not_limited)
 }
 END_TEST
 
+/* ---- client addresses through proxies ---------------------------------- */
+
+static octo_api *proxied_api(uint32_t max)
+{
+	octo_api_options o = test_options();
+
+	o.rate_limit_max = max;
+	o.trusted_proxies = "10.0.0.0/8, fd00::/8";
+	return api_with(&o);
+}
+
+/* A request from `peer` carrying X-Forwarded-For headers (NULL-ended). */
+static octo_response *forwarded(octo_api *a, const char *peer, const char *const *xff)
+{
+	octo_header h[4];
+	octo_request req;
+	size_t n = 0;
+
+	for (; xff && *xff && n < 4; xff++, n++) {
+		h[n].name = "X-Forwarded-For";
+		h[n].value = *xff;
+	}
+	req = make_request("GET", "/", h, n, NULL);
+	req.client = peer;
+	return run(a, &req);
+}
+
+static const struct {
+	const char *peer;
+	const char *xff[3];
+	const char *client;
+} forwarding[] = {
+	/* not a trusted peer: its header is ignored */
+	{ "203.0.113.7", { "198.51.100.1" }, "203.0.113.7" },
+	{ "10.1.2.3", { "198.51.100.1" }, "198.51.100.1" },
+	/* the right-most address not a trusted proxy; a spoofed left part is ignored */
+	{ "10.1.2.3", { "6.6.6.6, 198.51.100.1, 10.9.9.9" }, "198.51.100.1" },
+	{ "10.1.2.3", { "6.6.6.6", "198.51.100.1" }, "198.51.100.1" },
+	{ "10.1.2.3", { " 198.51.100.1 ,10.9.9.9 " }, "198.51.100.1" },
+	{ "fd00::1", { "2001:db8:0:0::42" }, "2001:db8::42" },
+	/* only proxies: the farthest one */
+	{ "10.1.2.3", { "10.7.7.7" }, "10.7.7.7" },
+	/* a header that is no address list: the peer */
+	{ "10.1.2.3", { "evil\r\nX-Injected: 1" }, "10.1.2.3" },
+	{ "10.1.2.3", { "" }, "10.1.2.3" },
+	{ "10.1.2.3", { NULL }, "10.1.2.3" },
+};
+
+START_TEST(client_address_comes_through_trusted_proxies_only)
+{
+	octo_response *resp = forwarded(proxied_api(100), forwarding[_i].peer, forwarding[_i].xff);
+
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	ck_assert_str_eq(octo_response_client(resp), forwarding[_i].client);
+	octo_response_free(resp);
+}
+END_TEST
+
+START_TEST(clients_behind_one_proxy_are_limited_apart)
+{
+	static const char *const flood[] = { "198.51.100.1", NULL };
+	static const char *const calm[] = { "198.51.100.2", NULL };
+	octo_api *a = proxied_api(3);
+	octo_response *resp;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		octo_response_free(forwarded(a, "10.0.0.9", flood));
+	resp = forwarded(a, "10.0.0.9", flood);
+	ck_assert_int_eq(octo_response_status(resp), 429);
+	octo_response_free(resp);
+	/* The flood spent its own budget, not the proxy's nor its neighbour's. */
+	resp = forwarded(a, "10.0.0.9", calm);
+	ck_assert_int_eq(octo_response_status(resp), 200);
+	assert_header(resp, "RateLimit-Remaining", "2");
+	octo_response_free(resp);
+}
+END_TEST
+
 START_TEST(health_is_not_counted)
 {
 	octo_api *a = limited_api(3);
@@ -2698,6 +2777,9 @@ int main(void)
 	tcase_add_test(tc, requests_within_the_limit_count_down);
 	tcase_add_test(tc, fourth_request_gets_429_with_retry_after);
 	tcase_add_test(tc, another_client_is_not_limited);
+	tcase_add_loop_test(tc, client_address_comes_through_trusted_proxies_only, 0,
+	                    (int)COUNT(forwarding));
+	tcase_add_test(tc, clients_behind_one_proxy_are_limited_apart);
 	tcase_add_test(tc, health_is_not_counted);
 	tcase_add_test(tc, zero_max_turns_rate_limiting_off);
 	tcase_add_test(tc, concurrent_requests_are_counted_exactly);

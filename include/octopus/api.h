@@ -64,9 +64,10 @@ typedef struct {
 	/* With an engine, the legacy /v1/download/start runs a one-file job
 	 * and waits this long for it, then answers 202 with Location. */
 	uint32_t start_wait_ms;
-	/* Peers whose X-Client-ID header names the client (for the engine's
-	 * per-client cap): "10.0.0.0/8,192.168.1.2,fd00::/8"; NULL or "":
-	 * none, the client is the peer's address. */
+	/* Proxies whose X-Forwarded-For names the client's address (for
+	 * rate limiting and logs) and whose X-Client-ID names the client (for
+	 * the engine's per-client cap): "10.0.0.0/8,192.168.1.2,fd00::/8";
+	 * NULL or "": none, the client is the peer's address. */
 	const char *trusted_proxies;
 	/* Served at GET /metrics in the Prometheus text format (borrowed; it
 	 * must outlive the API). NULL: /metrics answers 404. */
@@ -154,6 +155,10 @@ OCTO_EXTERN const char *octo_response_request_id(const octo_response *resp);
 /* The W3C trace id of the request: the caller's, from a valid traceparent
  * header, or a new one. The response's traceparent header names it. */
 OCTO_EXTERN const char *octo_response_trace_id(const octo_response *resp);
+/* The client's address as rate limiting saw it: the request's `client`,
+ * or when that is a trusted proxy, the address X-Forwarded-For names
+ * (read right to left past trusted proxies). "" when unknown. */
+OCTO_EXTERN const char *octo_response_client(const octo_response *resp);
 
 /* Frees a response. NULL-safe. */
 OCTO_EXTERN void octo_response_free(octo_response *resp);

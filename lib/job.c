@@ -1072,6 +1072,33 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	return rc;
 }
 
+/* A job another process holds (a replica on the same store) is known by
+ * its record, written on every change of state. */
+static int stored_snapshot(octo_engine *e, const char *job_id, char **json)
+{
+	char key[64], *text = NULL;
+	octo_json *doc = NULL;
+	const char *id = NULL;
+	size_t len;
+	int ok;
+
+	if (!job_id || strlen(job_id) != OCTO_JOB_ID_LEN)
+		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	if (octo_store_get(e->store, key, &text, &len) < 0)
+		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id);
+	ok = octo_json_parse(&doc, text, len) == 0 &&
+	     octo_json_string(octo_json_get(octo_json_root(doc), "jobId"), &id) == 0 &&
+	     strcmp(id, job_id) == 0;
+	octo_json_free(doc);
+	if (!ok) {
+		octo_free(text);
+		return octo__error(OCTO_ENOTFOUND, "no readable record of job %.40s", job_id);
+	}
+	*json = text;
+	return 0;
+}
+
 int octo_engine_snapshot(octo_engine *e, const char *job_id, char **json)
 {
 	job *j;
@@ -1082,7 +1109,7 @@ int octo_engine_snapshot(octo_engine *e, const char *job_id, char **json)
 	*json = j ? render(j) : NULL;
 	pthread_mutex_unlock(&e->lock);
 	if (!j)
-		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
+		return stored_snapshot(e, job_id, json);
 	return *json ? 0 : octo__error(OCTO_ENOMEM, "out of memory");
 }
 

@@ -2251,6 +2251,45 @@ static TCase *job_tcase(const char *name)
 	return tc;
 }
 
+/* ---- replicas ------------------------------------------------------------ */
+
+START_TEST(a_job_of_another_engine_is_read_from_its_record)
+{
+	octo_engine_options o = fast_options(1);
+	int64_t ids[] = { 70400 };
+	char a[OCTO_JOB_ID_LEN + 1], *text = NULL;
+	octo_engine *replica;
+	octo_json *doc;
+
+	ck_assert_int_eq(octo_engine_new(&replica, T.store, processor, &T, &o), 0);
+	ck_assert_int_eq(octo_engine_start(replica, NULL), 0);
+	start_engine(&o, NULL);
+	submit(ids, 1, a);
+	ck_assert_int_eq(octo_engine_snapshot(replica, a, &text), 0);
+	doc = parse(text, strlen(text));
+	assert_str(ROOT(doc), "jobId", a);
+	ck_assert(strcmp(get_str(ROOT(doc), "status"), "queued") == 0 ||
+	          strcmp(get_str(ROOT(doc), "status"), "processing") == 0 ||
+	          strcmp(get_str(ROOT(doc), "status"), "completed") == 0);
+	octo_json_free(doc);
+	octo_free(text);
+	octo_json_free(wait_final(a, "completed")); /* its record written, too */
+	ck_assert_int_eq(octo_engine_snapshot(replica, a, &text), 0);
+	doc = parse(text, strlen(text));
+	assert_str(ROOT(doc), "status", "completed");
+	assert_file(doc, 0, 70400, "completed", 1);
+	octo_json_free(doc);
+	octo_free(text);
+	text = NULL;
+	ck_assert_int_eq(octo_engine_snapshot(replica, "0b1e2f8a-4c55-4d9e-9a43-4f1a3c5e7d21", &text),
+	                 OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_engine_snapshot(replica, "../../etc/passwd", &text), OCTO_ENOTFOUND);
+	ck_assert_ptr_null(text);
+	octo_engine_shutdown(replica, 0);
+	octo_engine_free(replica);
+}
+END_TEST
+
 /* ---- metrics and logs ---------------------------------------------------- */
 
 static double series(octo_metrics *reg, const char *name)
@@ -2424,6 +2463,10 @@ int main(void)
 	tcase_add_test(tc, submit_refuses_bad_file_id_lists);
 	tcase_add_test(tc, submit_accepts_the_edges_of_the_id_range_and_of_the_count);
 	tcase_add_test(tc, submit_writes_a_queued_record_before_returning);
+	suite_add_tcase(s, tc);
+
+	tc = job_tcase("replicas");
+	tcase_add_test(tc, a_job_of_another_engine_is_read_from_its_record);
 	suite_add_tcase(s, tc);
 
 	tc = job_tcase("metrics and logs");

@@ -136,7 +136,10 @@ OCTO_EXTERN int octo_engine_submit_with(octo_engine *engine, const int64_t *file
  * {"jobId","status","totalFileIds","completedFileIds","failedFileIds",
  *  "progress","files":[{"file_id","status","progress","attempts","size",
  *  "error"}],"createdAt","updatedAt","seq"}. `seq` grows with every
- * change. OCTO_ENOTFOUND for an unknown id. */
+ * change. A job this engine does not hold (another engine on the same
+ * store accepted it: a replica) is read from its record, which every
+ * change of state rewrites (progress at most every progress_persist_ms).
+ * OCTO_ENOTFOUND for an unknown id. */
 OCTO_EXTERN int octo_engine_snapshot(octo_engine *engine, const char *job_id,
                                      char **json);
 

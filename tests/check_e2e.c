@@ -3,9 +3,11 @@
  * JSON shapes of every endpoint, the bad-input table, start-up
  * validation, and a clean stop on SIGTERM.
  *
- * Built twice: check_e2e runs octopusd on its embedded store, and
+ * Built three times: check_e2e runs octopusd on its embedded store,
  * check_e2e_s3 (OCTO_E2E_S3) the same suite with octopusd on a real S3
- * server (s3rver, see tests/s3server.h). */
+ * server (s3rver, see tests/s3server.h), and check_e2e_gateway
+ * (OCTO_E2E_GATEWAY) the api case again through nginx running
+ * docker/nginx.conf, plus the gateway's own tests. */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -532,6 +534,224 @@ static long fetch(const char *url, reply *r)
 	return r->status;
 }
 
+#ifdef OCTO_E2E_GATEWAY
+/* ---- nginx in front ------------------------------------------------------ */
+
+/* nginx running docker/nginx.conf, rendered by docker/render-nginx-conf
+ * for a free loopback port and the octopusd replicas behind it. */
+typedef struct {
+	pid_t pid;
+	char dir[256];     /* its prefix: the rendered conf, temp files, logs */
+	daemon_proc front; /* where clients go: only port and base are set */
+} gateway_proc;
+
+static int listen_loopback(int *port);
+
+/* $NGINX, else nginx on the PATH, else /usr/sbin/nginx (Debian's, which
+ * is not on a user's PATH); NULL when there is none. */
+static const char *nginx_path(void)
+{
+	static char found[512];
+	const char *env = getenv("NGINX"), *path = getenv("PATH");
+
+	if (env && *env)
+		return access(env, X_OK) == 0 ? env : NULL;
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+		snprintf(found, sizeof(found), "%.*s/nginx", (int)n, path);
+		if (n > 0 && access(found, X_OK) == 0)
+			return found;
+		path += n + (path[n] == ':');
+	}
+	return access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : NULL;
+}
+
+static int redirect(const char *path, int flags, int target)
+{
+	int fd = open(path, flags, 0644);
+
+	if (fd < 0 || dup2(fd, target) < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/* Runs argv with stdin from `in`, stdout to `out` and stderr to `err`
+ * (NULL: inherited); returns its pid. The child gets SIGTERM when the
+ * test process ends: nginx's master then stops its workers, which
+ * SIGKILL would leave behind. */
+static pid_t spawn(char *const argv[], const char *in, const char *out, const char *err)
+{
+	const int to_file = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if ((in && !redirect(in, O_RDONLY, STDIN_FILENO)) ||
+		    (out && !redirect(out, to_file, STDOUT_FILENO)) ||
+		    (err && !redirect(err, to_file, STDERR_FILENO)))
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int exit_status(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A whole file, malloc'd ("" when it cannot be read). */
+static char *file_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t used = 0, cap = 4096, n;
+	char *text = malloc(cap);
+
+	while (f && (n = fread(text + used, 1, cap - used - 1, f)) > 0) {
+		used += n;
+		if (cap - used < 2)
+			text = realloc(text, cap *= 2);
+	}
+	text[used] = '\0';
+	if (f)
+		fclose(f);
+	return text;
+}
+
+/* A path under the gateway's prefix. */
+static void gateway_file(const gateway_proc *g, const char *name, char out[300])
+{
+	snprintf(out, 300, "%s/%s", g->dir, name);
+}
+
+/* render-nginx-conf: the shipped configuration for our port and replicas. */
+static void gateway_render(const gateway_proc *g, daemon_proc *const replicas[], size_t n)
+{
+	char script[300], source[300], conf[300], err[300], listen[32], upstream[4][32];
+	char *argv[8], *said;
+	const char *srcdir = getenv("OCTO_SRCDIR");
+	size_t i, a = 0;
+
+	ck_assert_msg(srcdir != NULL, "OCTO_SRCDIR must name the source tree");
+	ck_assert_uint_le(n, 4);
+	snprintf(script, sizeof(script), "%s/docker/render-nginx-conf", srcdir);
+	snprintf(source, sizeof(source), "%s/docker/nginx.conf", srcdir);
+	gateway_file(g, "nginx.conf", conf);
+	gateway_file(g, "render.err", err);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", g->front.port);
+	argv[a++] = (char *)"/bin/sh";
+	argv[a++] = script;
+	argv[a++] = listen;
+	for (i = 0; i < n; i++) {
+		snprintf(upstream[i], sizeof(upstream[i]), "127.0.0.1:%d", replicas[i]->port);
+		argv[a++] = upstream[i];
+	}
+	argv[a] = NULL;
+	if (exit_status(spawn(argv, source, conf, err)) != 0) {
+		said = file_text(err);
+		ck_abort_msg("render-nginx-conf failed: %s", said);
+	}
+}
+
+/* nginx -t: the rendered file is valid, and nginx has nothing to say
+ * about it beyond that. */
+static void gateway_check(const gateway_proc *g, const char *nginx)
+{
+	char conf[300], prefix[300], out[300], pid[330], *said;
+	char *argv[] = { (char *)nginx, (char *)"-e", (char *)"stderr", (char *)"-t",
+	                 (char *)"-p", prefix, (char *)"-c", conf, (char *)"-g", pid, NULL };
+	int status;
+
+	gateway_file(g, "nginx.conf", conf);
+	gateway_file(g, "", prefix);
+	gateway_file(g, "check.out", out);
+	snprintf(pid, sizeof(pid), "pid %s/nginx.pid;", g->dir);
+	status = exit_status(spawn(argv, NULL, out, out));
+	said = file_text(out);
+	ck_assert_msg(status == 0 && strstr(said, "test is successful"), "nginx -t: %s", said);
+	ck_assert_msg(!strstr(said, "[warn]") && !strstr(said, "[emerg]"), "nginx -t: %s", said);
+	free(said);
+}
+
+/* GET /health with a short timeout: the status, or 0 when nothing answered. */
+static long probe_health(const daemon_proc *front)
+{
+	long status = 0;
+	reply r;
+	CURL *c = prepare(front, "GET", "/health", NULL, NULL, 0, &r);
+
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	reply_free(&r);
+	return status;
+}
+
+/* Starts nginx in front of `replicas` and waits until /health answers
+ * through it: nginx listens and reaches octopusd. */
+static void gateway_start(gateway_proc *g, daemon_proc *const replicas[], size_t n)
+{
+	const char *nginx = nginx_path();
+	char conf[300], prefix[300], out[300], err[300], globals[400], *said;
+	char *argv[] = { NULL, (char *)"-e", (char *)"stderr", (char *)"-p", prefix,
+	                 (char *)"-c", conf, (char *)"-g", globals, NULL };
+	struct timespec pause = { 0, 20 * 1000000L };
+	int i, status;
+
+	ck_assert_msg(nginx != NULL, "nginx is not installed");
+	argv[0] = (char *)nginx;
+	tu_mkdtemp(g->dir);
+	/* Started as root, nginx's workers run as an unprivileged user, who
+	 * must reach the temporary directories under the prefix. */
+	ck_assert_int_eq(chmod(g->dir, 0755), 0);
+	close(listen_loopback(&g->front.port)); /* free a moment ago: nginx takes it */
+	snprintf(g->front.base, sizeof(g->front.base), "http://127.0.0.1:%d", g->front.port);
+	gateway_render(g, replicas, n);
+	gateway_check(g, nginx);
+	gateway_file(g, "nginx.conf", conf);
+	gateway_file(g, "", prefix);
+	gateway_file(g, "access.log", out);
+	gateway_file(g, "error.log", err);
+	snprintf(globals, sizeof(globals), "daemon off; pid %s/nginx.pid;", g->dir);
+	g->pid = spawn(argv, NULL, out, err);
+	for (i = 0; i < 500; i++) { /* nothing to wait on but the port: poll, 10 s at most */
+		if (probe_health(&g->front) == 200)
+			return;
+		if (waitpid(g->pid, &status, WNOHANG) == g->pid) {
+			said = file_text(err);
+			ck_abort_msg("nginx exited: %s", said);
+		}
+		nanosleep(&pause, NULL);
+	}
+	ck_abort_msg("nginx never answered /health on port %d", g->front.port);
+}
+
+/* Stops nginx (SIGTERM: its fast shutdown) and checks it logged nothing
+ * worse than errors (an alert would be a crashed worker, say). */
+static void gateway_stop(gateway_proc *g)
+{
+	char err[300], *said;
+
+	ck_assert_int_eq(kill(g->pid, SIGTERM), 0);
+	ck_assert_int_eq(exit_status(g->pid), 0);
+	gateway_file(g, "error.log", err);
+	said = file_text(err);
+	ck_assert_msg(!strstr(said, "[alert]") && !strstr(said, "[crit]") &&
+	              !strstr(said, "[emerg]"), "nginx error log: %s", said);
+	free(said);
+	tu_rmtree(g->dir);
+}
+
+static gateway_proc shared_gateway;
+#endif
+
 /* ---- the shared daemon -------------------------------------------------- */
 
 static daemon_proc shared;
@@ -562,10 +782,23 @@ static void shared_up(void)
 	storage_up();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	daemon_start(&shared, env, NULL);
+#ifdef OCTO_E2E_GATEWAY
+	{
+		/* Every api test goes through nginx: clients see its port, and
+		 * the tests still reach octopusd's storage through shared.dir. */
+		daemon_proc *replicas[] = { &shared };
+		gateway_start(&shared_gateway, replicas, 1);
+		shared.port = shared_gateway.front.port;
+		snprintf(shared.base, sizeof(shared.base), "%s", shared_gateway.front.base);
+	}
+#endif
 }
 
 static void shared_down(void)
 {
+#ifdef OCTO_E2E_GATEWAY
+	gateway_stop(&shared_gateway);
+#endif
 	ck_assert_int_eq(daemon_stop(&shared), 0);
 	curl_global_cleanup();
 	storage_down();
@@ -602,6 +835,14 @@ START_TEST(health_is_healthy_on_the_embedded_store)
 }
 END_TEST
 
+#ifdef OCTO_E2E_GATEWAY
+/* A request without a usable X-Request-ID gets one from nginx ($request_id,
+ * 32 hex digits), and octopusd keeps it; octopusd alone makes a UUID. */
+#define NEW_REQUEST_ID_LEN 32
+#else
+#define NEW_REQUEST_ID_LEN 36
+#endif
+
 START_TEST(every_response_carries_the_common_headers)
 {
 	static const char *paths[] = { "/", "/health", "/nope", "/v1/download/check" };
@@ -620,7 +861,7 @@ START_TEST(every_response_carries_the_common_headers)
 		assert_header(&r, "RateLimit-Remaining", NULL);
 		assert_header(&r, "RateLimit-Reset", NULL);
 		ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
-		ck_assert_uint_eq(strlen(id), 36);
+		ck_assert_uint_eq(strlen(id), NEW_REQUEST_ID_LEN);
 		reply_free(&r);
 	}
 }
@@ -636,13 +877,13 @@ START_TEST(request_id_is_echoed_only_when_sane)
 	reply_free(&r);
 	request(&shared, "GET", "/health", NULL, "X-Request-ID: a<script>", NULL, 0, &r);
 	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
-	ck_assert_uint_eq(strlen(id), 36);
+	ck_assert_uint_eq(strlen(id), NEW_REQUEST_ID_LEN);
 	ck_assert_ptr_null(strchr(id, '<'));
 	reply_free(&r);
 	snprintf(long_id, sizeof(long_id), "X-Request-ID: %0129d", 7);
 	request(&shared, "GET", "/health", NULL, long_id, NULL, 0, &r);
 	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
-	ck_assert_uint_eq(strlen(id), 36);
+	ck_assert_uint_eq(strlen(id), NEW_REQUEST_ID_LEN);
 	reply_free(&r);
 }
 END_TEST
@@ -2596,16 +2837,678 @@ END_TEST
 
 #endif /* OCTO_E2E_S3 */
 
+/* ---- the gateway ----------------------------------------------------------- */
+
+/* nginx in front of octopusd, as docker/nginx.conf configures it. Each
+ * test has its own octopusd (or two) and its own nginx. */
+#ifdef OCTO_E2E_GATEWAY
+
+static void gateway_case_up(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void gateway_case_down(void)
+{
+	curl_global_cleanup();
+}
+
+/* How many times the response carries header `name`. */
+static int header_count(const reply *r, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = r->headers;
+	int count = 0;
+
+	while (p && (p = strstr(p, "\r\n")) != NULL) {
+		p += 2;
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':')
+			count++;
+	}
+	return count;
+}
+
+/* The headers every answer of the gateway has, each exactly once: set by
+ * octopusd or added by nginx, never both. */
+static void assert_gateway_headers(const reply *r)
+{
+	static const char *const once[] = {
+		"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+		"Content-Security-Policy", "X-Request-ID", "Server",
+	};
+	char csp[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+		ck_assert_msg(header_count(r, once[i]) == 1, "%s %d times in:\n%s", once[i],
+		              header_count(r, once[i]), r->headers);
+	assert_header(r, "X-Content-Type-Options", "nosniff");
+	assert_header(r, "X-Frame-Options", "SAMEORIGIN");
+	assert_header(r, "Referrer-Policy", "no-referrer");
+	ck_assert(header(r, "Content-Security-Policy", csp, sizeof(csp)));
+	ck_assert_ptr_nonnull(strstr(csp, "default-src 'none'"));
+	ck_assert_ptr_nonnull(strstr(csp, "frame-ancestors 'none'"));
+	assert_header(r, "Server", "nginx"); /* and no version */
+}
+
+/* octopusd sends traceparent on every answer: without it, nginx answered
+ * alone. */
+static int from_octopusd(const reply *r)
+{
+	return header_count(r, "traceparent") == 1;
+}
+
+/* Sends the same request until the gateway refuses one with 429 (at most
+ * `max` of them); the 429 is left in `r`. */
+static void burst_until_429(const daemon_proc *front, const char *method, const char *path,
+                            const char *body, int max, reply *r)
+{
+	int i;
+
+	for (i = 0; i < max; i++) {
+		request(front, method, path, body ? "application/json" : NULL, NULL, body,
+		        body ? strlen(body) : 0, r);
+		if (r->status == 429)
+			return;
+		reply_free(r);
+	}
+	ck_abort_msg("%d requests to %s and no 429", max, path);
+}
+
+/* How many times `text` is in the file at `path`. */
+static int count_in_file(const char *path, const char *text)
+{
+	char *all = file_text(path);
+	const char *p = all;
+	int count = 0;
+
+	while ((p = strstr(p, text)) != NULL) {
+		count++;
+		p += strlen(text);
+	}
+	free(all);
+	return count;
+}
+
+/* Drives the transfers of `multi` until `until` is in the body collected
+ * in `r` or the transfers end (each has its own timeout); returns whether
+ * they still run. */
+static int pump(CURLM *multi, const reply *r, const char *until)
+{
+	int running = 1;
+
+	for (;;) {
+		curl_multi_perform(multi, &running);
+		if (!running || (until && r->body && strstr(r->body, until)))
+			return running;
+		curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* The result of the one transfer of `multi` that ended. */
+static CURLcode transfer_result(CURLM *multi)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(multi, &left)) != NULL)
+		if (m->msg == CURLMSG_DONE)
+			return m->data.result;
+	ck_abort_msg("no transfer ended");
+	return CURLE_OK;
+}
+
+/* Events pass through nginx one by one as octopusd sends them, instead
+ * of being gathered until the stream ends: the job's first event arrives
+ * while its one file still has ten minutes to go (octopusd, asked
+ * directly at that moment, says it is not done), heartbeats follow, and
+ * the stream ends with the job's last event when it is cancelled. */
+START_TEST(events_pass_through_the_gateway_as_they_happen)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=600000", "DOWNLOAD_DELAY_MAX_MS=600000",
+		"OCTO_SSE_HEARTBEAT_MS=200", NULL
+	};
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	char job_id[37], path[128];
+	CURLM *multi = curl_multi_init();
+	unsigned long long last;
+	char *stream_text;
+	CURL *stream;
+	octo_json *doc;
+	reply events, r;
+
+	daemon_start(&d, env, NULL);
+	gateway_start(&g, replicas, 1);
+	initiate(&g.front, "{\"file_ids\":[70200]}", job_id);
+	snprintf(path, sizeof(path), "/v1/download/%s/events", job_id);
+	stream = prepare(&g.front, "GET", path, NULL, NULL, 0, &events);
+	/* As browsers do: a gateway compressing responses must not hold
+	 * events back in its compressor. */
+	curl_easy_setopt(stream, CURLOPT_ACCEPT_ENCODING, "");
+	curl_multi_add_handle(multi, stream);
+
+	ck_assert_msg(pump(multi, &events, "}\n\n"), "the stream ended before its first event: %s",
+	              events.body ? events.body : "");
+	ck_assert_ptr_nonnull(strstr(events.body, "\ndata: {\"jobId\":"));
+	doc = job_status(&d, job_id);
+	ck_assert_msg(!finished(doc), "job already %s", str_member(doc, "status"));
+	octo_json_free(doc);
+	ck_assert(pump(multi, &events, ": heartbeat\n\n"));
+
+	snprintf(path, sizeof(path), "/v1/download/%s", job_id);
+	request(&g.front, "DELETE", path, NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	ck_assert(!pump(multi, &events, NULL));
+	ck_assert_int_eq(transfer_result(multi), CURLE_OK);
+	curl_multi_remove_handle(multi, stream);
+	finish(stream, &events);
+	curl_multi_cleanup(multi);
+	ck_assert_int_eq(events.status, 200);
+	assert_header(&events, "Content-Type", "text/event-stream; charset=utf-8");
+	/* check_events() finds events after a line break: give the first one its own. */
+	stream_text = malloc(events.body_len + 2);
+	snprintf(stream_text, events.body_len + 2, "\n%s", events.body);
+	ck_assert_int_ge(check_events(stream_text, "cancelled", &last), 2);
+	free(stream_text);
+	reply_free(&events);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* /metrics is for Prometheus on the internal network: the gateway
+ * answers 403 in octopusd's error shape however the path is spelled,
+ * while octopusd itself serves it. */
+START_TEST(metrics_are_closed_at_the_gateway)
+{
+	static const char *const paths[] = {
+		"/metrics", "/metrics?format=text", "//metrics", "/%6detrics", "/metrics/",
+	};
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	size_t i;
+	reply r;
+
+	daemon_start(&d, NULL, NULL);
+	gateway_start(&g, replicas, 1);
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		request(&g.front, "GET", paths[i], NULL, NULL, NULL, 0, &r);
+		assert_error(&r, 403, "gateway");
+		ck_assert_msg(!from_octopusd(&r), "%s reached octopusd", paths[i]);
+		assert_header(&r, "Content-Type", "application/json; charset=utf-8");
+		assert_gateway_headers(&r);
+		reply_free(&r);
+	}
+	request(&d, "GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Type", OCTO_METRICS_CONTENT_TYPE);
+	ck_assert_ptr_nonnull(strstr(r.body, "http_requests_total"));
+	reply_free(&r);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* A flood gets 429 from nginx, in octopusd's error shape, with the
+ * gateway's headers and a Retry-After. New work has a lower limit of its
+ * own; health probes have none. */
+START_TEST(a_burst_over_the_limit_gets_429)
+{
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	reply r;
+	int i;
+
+	daemon_start(&d, NULL, NULL);
+	gateway_start(&g, replicas, 1);
+	/* octopusd refuses "{}" with 400, but each try counts at the gateway. */
+	burst_until_429(&g.front, "POST", "/v1/download/initiate", "{}", 200, &r);
+	assert_error(&r, 429, "Too many requests");
+	ck_assert(!from_octopusd(&r));
+	reply_free(&r);
+	request(&g.front, "GET", "/", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200); /* that limit is for new work only */
+	reply_free(&r);
+
+	burst_until_429(&g.front, "GET", "/", NULL, 5000, &r);
+	assert_error(&r, 429, "Too many requests");
+	ck_assert(!from_octopusd(&r));
+	assert_header(&r, "Content-Type", "application/json; charset=utf-8");
+	assert_header(&r, "Retry-After", "1");
+	assert_gateway_headers(&r);
+	reply_free(&r);
+	for (i = 0; i < 3; i++) {
+		request(&g.front, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		reply_free(&r);
+	}
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Replicas on one data directory sign download URLs with one secret, so
+ * that any of them serves a URL another made. */
+#define REPLICA_SECRET "replicas-share-this-url-secret-0123456789"
+/* octopusd's debug line for a request suspended until its answer is ready. */
+#define WAITING "request waiting for its answer"
+
+/* Two replicas on one data directory behind nginx; one is killed with
+ * SIGKILL while it holds a POST. The client of that POST gets 502: nginx
+ * did not send it again to the other replica, where it could have run a
+ * second time. Idempotent requests all succeed: those nginx sends to the
+ * dead replica, it passes on to the live one, as its access log shows. */
+START_TEST(idempotent_requests_survive_a_killed_replica)
+{
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	const char *body = "{\"file_id\":70211}";
+	char dir[256], env_log[2][320], log[2][300], nginx_log[300], job_id[37], path[128];
+	char text[160];
+	const char *env[2][6];
+	daemon_proc replica[2] = { { 0 }, { 0 } };
+	daemon_proc *replicas[] = { &replica[0], &replica[1] };
+	daemon_proc *holder = NULL, *other = NULL;
+	const char *other_log = NULL;
+	int waiting[2], other_waiting = 0;
+	gateway_proc g = { 0 };
+	CURLM *multi = curl_multi_init();
+	CURL *slow;
+	octo_json *line;
+	reply rs, r;
+	int i;
+
+	tu_mkdtemp(dir);
+	for (i = 0; i < 2; i++) {
+		snprintf(replica[i].dir, sizeof(replica[i].dir), "%s", dir);
+		replica[i].keep_dir = 1;
+		snprintf(log[i], sizeof(log[i]), "%s/replica-%d.log", dir, i);
+		snprintf(env_log[i], sizeof(env_log[i]), "LOG_FILE=%s/replica-%d.log", dir, i);
+		env[i][0] = "OCTO_URL_SECRET=" REPLICA_SECRET;
+		env[i][1] = "DOWNLOAD_DELAY_MIN_MS=600000";
+		env[i][2] = "DOWNLOAD_DELAY_MAX_MS=600000";
+		env[i][3] = "LOG_LEVEL=debug";
+		env[i][4] = env_log[i];
+		env[i][5] = NULL;
+	}
+	/* A job both serve: its file is stored, so it completes at once, and
+	 * the second replica loads it from storage when it starts (octopusd
+	 * reads jobs from storage only then). */
+	daemon_start(&replica[0], env[0], NULL);
+	free(put_file(&replica[0], 70210, 100));
+	initiate(&replica[0], "{\"file_ids\":[70210]}", job_id);
+	octo_json_free(await_job(&replica[0], job_id, finished));
+	daemon_start(&replica[1], env[1], NULL);
+	octo_json_free(job_status(&replica[1], job_id));
+	gateway_start(&g, replicas, 2);
+	gateway_file(&g, "access.log", nginx_log);
+
+	/* The legacy call waits in whichever replica got it (the file takes
+	 * ten minutes there), which logs one more waiting request: kill that
+	 * one. */
+	for (i = 0; i < 2; i++)
+		waiting[i] = count_in_file(log[i], WAITING);
+	slow = prepare(&g.front, "POST", "/v1/download/start", hdrs, body, strlen(body), &rs);
+	curl_easy_setopt(slow, CURLOPT_TIMEOUT, 60L);
+	curl_multi_add_handle(multi, slow);
+	for (i = 0; !holder; i++) { /* no event to wait on but the log: poll, 10 s at most */
+		int running = 0, h;
+		curl_multi_perform(multi, &running);
+		ck_assert_msg(running && i < 500, "no replica took the POST");
+		for (h = 0; h < 2 && !holder; h++)
+			if (count_in_file(log[h], WAITING) > waiting[h]) {
+				holder = &replica[h];
+				other = &replica[1 - h];
+				other_log = log[1 - h];
+				other_waiting = waiting[1 - h];
+			}
+		if (!holder)
+			curl_multi_poll(multi, NULL, 0, 20, NULL);
+	}
+	daemon_crash(holder);
+	ck_assert(!pump(multi, &rs, NULL));
+	ck_assert_int_eq(transfer_result(multi), CURLE_OK);
+	curl_multi_remove_handle(multi, slow);
+	finish(slow, &rs);
+	curl_multi_cleanup(multi);
+	curl_slist_free_all(hdrs);
+	assert_error(&rs, 502, "could not be reached");
+	ck_assert_int_eq(count_in_file(other_log, WAITING), other_waiting);
+	reply_free(&rs);
+
+	snprintf(path, sizeof(path), "/v1/download/status/%s", job_id);
+	for (i = 0; i < 10; i++) {
+		request(&g.front, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		reply_free(&r);
+		request(&g.front, "GET", path, NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		reply_free(&r);
+	}
+	snprintf(text, sizeof(text), "\"upstream\":\"127.0.0.1:%d, 127.0.0.1:%d\"", holder->port,
+	         other->port);
+	line = log_line_with(nginx_log, text);
+	ck_assert_str_eq(str_member(line, "method"), "GET");
+	ck_assert_int_eq(int_member(line, "status"), 200);
+	octo_json_free(line);
+	line = log_line_with(nginx_log, "\"path\":\"/v1/download/start\"");
+	snprintf(text, sizeof(text), "127.0.0.1:%d", holder->port);
+	ck_assert_str_eq(str_member(line, "upstream"), text);
+	ck_assert_int_eq(int_member(line, "status"), 502);
+	octo_json_free(line);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(other), 0);
+}
+END_TEST
+
+/* Two replicas share their storage, and it fails: clients see
+ * octopusd's own 503 every time, never nginx's 502, and the first request
+ * after storage is back succeeds. (Were 503 a reason to try the next
+ * replica, each such answer would count against the replica, and nginx
+ * would soon take both out of rotation and answer 502 to everything.) */
+START_TEST(a_storage_outage_reaches_clients_as_octopusd_s_503)
+{
+	static const char *const env[] = {
+		"OCTO_URL_SECRET=" REPLICA_SECRET, "OCTO_HEALTH_CACHE_MS=0", NULL
+	};
+	daemon_proc replica[2] = { { 0 }, { 0 } };
+	daemon_proc *replicas[] = { &replica[0], &replica[1] };
+	gateway_proc g = { 0 };
+	reply r;
+	int i;
+
+	daemon_start(&replica[0], env, NULL);
+	snprintf(replica[1].dir, sizeof(replica[1].dir), "%s", replica[0].dir);
+	replica[1].keep_dir = 1;
+	daemon_start(&replica[1], env, NULL);
+	gateway_start(&g, replicas, 2);
+	break_storage(&replica[0], 1);
+	for (i = 0; i < 8; i++) { /* enough for max_fails=3 on both replicas */
+		request(&g.front, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		ck_assert_msg(r.status == 503 && from_octopusd(&r), "%ld: %s", r.status, r.body);
+		ck_assert_str_eq(r.body, "{\"status\":\"unhealthy\",\"checks\":{\"storage\":\"error\"}}");
+		reply_free(&r);
+	}
+	break_storage(&replica[0], 0);
+	request(&g.front, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&replica[1]), 0);
+	ck_assert_int_eq(daemon_stop(&replica[0]), 0);
+}
+END_TEST
+
+/* What nginx refuses before there is a request to pass on still gets a
+ * JSON error: a request line that is not HTTP, a URI over nginx's
+ * buffers, and the internal path of those error answers itself. */
+START_TEST(malformed_requests_get_json_errors_from_the_gateway)
+{
+	static const char garbage[] = "GARBAGE\r\n\r\n";
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	char *answer, *long_request;
+	octo_json *doc = NULL;
+	const char *body;
+	reply r;
+
+	daemon_start(&d, NULL, NULL);
+	gateway_start(&g, replicas, 1);
+	answer = raw_exchange(&g.front, garbage, sizeof(garbage) - 1);
+	ck_assert_msg(strncmp(answer, "HTTP/1.1 400", 12) == 0, "got: %.200s", answer);
+	ck_assert_ptr_nonnull(strcasestr(answer, "\r\nContent-Type: application/json"));
+	body = strstr(answer, "\r\n\r\n");
+	ck_assert_ptr_nonnull(body);
+	ck_assert_int_eq(octo_json_parse(&doc, body + 4, strlen(body + 4)), 0);
+	ck_assert_str_eq(str_member(doc, "error"), "bad_request");
+	ck_assert_uint_eq(octo_json_size(octo_json_root(doc)), 3);
+	octo_json_free(doc);
+	free(answer);
+
+	/* 10 kB of request line; nginx's buffers hold 8 kB. */
+	long_request = malloc(10100);
+	snprintf(long_request, 10100, "GET /%0*d HTTP/1.1\r\nHost: x\r\n\r\n", 10000, 7);
+	answer = raw_exchange(&g.front, long_request, strlen(long_request));
+	ck_assert_msg(strncmp(answer, "HTTP/1.1 414", 12) == 0, "got: %.200s", answer);
+	ck_assert_ptr_nonnull(strstr(answer, "\"error\":\"uri_too_long\""));
+	free(answer);
+	free(long_request);
+
+	request(&g.front, "GET", "/.gateway/error/400", NULL, NULL, NULL, 0, &r);
+	assert_error(&r, 404, "No such route");
+	ck_assert(!from_octopusd(&r));
+	reply_free(&r);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+static int hex_id(const char *id)
+{
+	return strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32;
+}
+
+/* Request `id` is in octopusd's log and nginx's, with `status` in both. */
+static void assert_logged(const char *octopusd_log, const char *nginx_log, const char *id,
+                          int64_t status)
+{
+	octo_json *line = log_line_with(octopusd_log, id);
+
+	ck_assert_str_eq(str_member(line, "request_id"), id);
+	ck_assert_int_eq(int_member(line, "status"), status);
+	octo_json_free(line);
+	line = log_line_with(nginx_log, id);
+	ck_assert_str_eq(str_member(line, "request_id"), id);
+	ck_assert_int_eq(int_member(line, "status"), status);
+	octo_json_free(line);
+}
+
+/* Answers of octopusd (200, 404) and of nginx (429) all carry the
+ * gateway's headers once each; one request id leads through the client,
+ * nginx's log and octopusd's log, whether the client chose it or nginx
+ * made it; nginx's log keeps no download signature. */
+START_TEST(headers_and_request_ids_through_the_gateway)
+{
+	char env_file[320], octopusd_log[300], nginx_log[300], id[160], *all;
+	const char *env[] = { "LOG_LEVEL=info", env_file, NULL };
+	octo_json *line, *doc;
+	reply file;
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	reply r;
+
+	tu_mkdtemp(d.dir);
+	d.keep_dir = 1;
+	snprintf(octopusd_log, sizeof(octopusd_log), "%s/octopusd.log", d.dir);
+	snprintf(env_file, sizeof(env_file), "LOG_FILE=%s", octopusd_log);
+	daemon_start(&d, env, NULL);
+	gateway_start(&g, replicas, 1);
+	gateway_file(&g, "access.log", nginx_log);
+
+	/* No X-Request-ID: nginx makes one, octopusd keeps it. */
+	request(&g.front, "GET", "/", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_gateway_headers(&r);
+	ck_assert_int_eq(header_count(&r, "Strict-Transport-Security"), 1); /* octopusd's */
+	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
+	ck_assert_msg(hex_id(id), "X-Request-ID %s", id);
+	assert_logged(octopusd_log, nginx_log, id, 200);
+	reply_free(&r);
+
+	/* The client's own id, when octopusd would take it too. */
+	request(&g.front, "GET", "/nope", NULL, "X-Request-ID: client-chosen.id_1", NULL, 0, &r);
+	assert_error(&r, 404, "/nope");
+	assert_gateway_headers(&r);
+	assert_header(&r, "X-Request-ID", "client-chosen.id_1");
+	assert_logged(octopusd_log, nginx_log, "client-chosen.id_1", 404);
+	reply_free(&r);
+
+	/* One it would not: nginx's own instead, in both logs. */
+	request(&g.front, "GET", "/nope", NULL, "X-Request-ID: not usable!", NULL, 0, &r);
+	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
+	ck_assert_msg(hex_id(id), "X-Request-ID %s", id);
+	assert_logged(octopusd_log, nginx_log, id, 404);
+	reply_free(&r);
+
+	/* Download URLs point back at the gateway (it passes the client's
+	 * Host on), and their signature, a credential, stays out of its log. */
+	free(put_file(&d, 70240, 10));
+	post_json(&g.front, "/v1/download/start", "{\"file_id\":70240}", &r);
+	ck_assert_int_eq(r.status, 200);
+	doc = parse(&r);
+	ck_assert_msg(strncmp(str_member(doc, "downloadUrl"), g.front.base, strlen(g.front.base)) == 0,
+	              "downloadUrl %s", str_member(doc, "downloadUrl"));
+	ck_assert_int_eq(fetch(str_member(doc, "downloadUrl"), &file), 200);
+	ck_assert_uint_eq(file.body_len, 10);
+	reply_free(&file);
+	octo_json_free(doc);
+	reply_free(&r);
+	line = log_line_with(nginx_log, "\"path\":\"/v1/files/downloads/70240.zip\"");
+	ck_assert_int_eq(int_member(line, "status"), 200);
+	octo_json_free(line);
+	all = file_text(nginx_log);
+	ck_assert_ptr_null(strstr(all, "signature"));
+	free(all);
+
+	/* nginx's own answer: its id in the answer and its log only. No
+	 * Strict-Transport-Security from nginx on plain HTTP. */
+	burst_until_429(&g.front, "GET", "/", NULL, 5000, &r);
+	assert_error(&r, 429, "Too many requests");
+	assert_gateway_headers(&r);
+	ck_assert_int_eq(header_count(&r, "Strict-Transport-Security"), 0);
+	ck_assert(header(&r, "X-Request-ID", id, sizeof(id)));
+	ck_assert(hex_id(id));
+	line = log_line_with(nginx_log, id);
+	ck_assert_int_eq(int_member(line, "status"), 429);
+	ck_assert_str_eq(str_member(line, "upstream"), "");
+	octo_json_free(line);
+	all = file_text(octopusd_log);
+	ck_assert_ptr_null(strstr(all, id));
+	free(all);
+	reply_free(&r);
+	gateway_stop(&g);
+	d.keep_dir = 0;
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* The gateway takes exactly what octopusd takes: a body at the limit
+ * reaches octopusd; one byte more is refused by nginx, in the words
+ * octopusd would have used. */
+START_TEST(the_gateway_takes_the_bodies_octopusd_takes)
+{
+	static const char over[] =
+		"POST /v1/download/check HTTP/1.1\r\nHost: x\r\n"
+		"Content-Type: application/json\r\nContent-Length: 65537\r\n\r\n{";
+	const size_t limit = 65536; /* OCTO_MAX_BODY_BYTES */
+	char *body = malloc(limit + 1), *direct;
+	const char *theirs_text;
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	octo_json *ours, *theirs = NULL;
+	reply r;
+
+	memset(body, ' ', limit + 1);
+	daemon_start(&d, NULL, NULL);
+	gateway_start(&g, replicas, 1);
+	request(&g.front, "POST", "/v1/download/check", "application/json", NULL, body, limit, &r);
+	assert_error(&r, 400, "not valid JSON");
+	ck_assert(from_octopusd(&r));
+	reply_free(&r);
+
+	request(&g.front, "POST", "/v1/download/check", "application/json", NULL, body, limit + 1,
+	        &r);
+	assert_error(&r, 413, "65536");
+	ck_assert(!from_octopusd(&r));
+	assert_header(&r, "Content-Type", "application/json; charset=utf-8");
+	assert_gateway_headers(&r);
+	/* octopusd's own answer, asked directly (declared, not sent: it
+	 * answers from the headers and closes). */
+	direct = raw_exchange(&d, over, sizeof(over) - 1);
+	ck_assert_msg(strncmp(direct, "HTTP/1.1 413", 12) == 0, "got: %.200s", direct);
+	ck_assert_ptr_nonnull(strstr(direct, "\r\n\r\n"));
+	theirs_text = strstr(direct, "\r\n\r\n") + 4;
+	ck_assert_int_eq(octo_json_parse(&theirs, theirs_text, strlen(theirs_text)), 0);
+	ours = parse(&r);
+	ck_assert_str_eq(str_member(ours, "error"), str_member(theirs, "error"));
+	ck_assert_str_eq(str_member(ours, "message"), str_member(theirs, "message"));
+	octo_json_free(ours);
+	octo_json_free(theirs);
+	free(direct);
+	reply_free(&r);
+	free(body);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* octopusd believes X-Client-ID from a trusted proxy, and the gateway must
+ * be one for per-client caps to work behind it: so nginx replaces
+ * whatever a client sends with the client's address. */
+START_TEST(clients_cannot_name_themselves_through_the_gateway)
+{
+	static const char *const env[] = {
+		"TRUSTED_PROXIES=127.0.0.0/8", "DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=10",
+		NULL
+	};
+	static const char body[] = "{\"file_ids\":[70230]}";
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	const daemon_proc *via[] = { &d, &g.front };
+	const char *want[] = { "tenant-a", "127.0.0.1" };
+	int i;
+
+	daemon_start(&d, env, NULL);
+	gateway_start(&g, replicas, 1);
+	for (i = 0; i < 2; i++) { /* straight from a trusted peer, then through nginx */
+		octo_json *doc;
+		char *client;
+		reply r;
+		request(via[i], "POST", "/v1/download/initiate", "application/json",
+		        "X-Client-ID: tenant-a", body, strlen(body), &r);
+		ck_assert_int_eq(r.status, 202);
+		doc = parse(&r);
+		client = job_client(&d, str_member(doc, "jobId"));
+		ck_assert_str_eq(client, want[i]);
+		free(client);
+		octo_json_free(doc);
+		reply_free(&r);
+	}
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+#endif /* OCTO_E2E_GATEWAY */
+
 int main(void)
 {
-	Suite *s = suite_create("e2e");
-	TCase *api = tcase_create("api");
-	TCase *own = tcase_create("own daemon");
-#ifndef OCTO_E2E_S3
-	TCase *startup = tcase_create("start-up");
-	TCase *observability = tcase_create("observability");
+	Suite *s;
+	TCase *api;
+#ifdef OCTO_E2E_GATEWAY
+	/* Through the gateway: the api case and the gateway's own. The other
+	 * cases test octopusd alone, and the plain build runs them. */
+	const int octopusd_alone = 0;
+
+	if (!nginx_path()) {
+		fprintf(stderr, "e2e through the gateway: nginx is not installed\n");
+		return getenv("OCTO_REQUIRE_TOOLS") ? 1 : 77; /* 77: skipped */
+	}
+#else
+	const int octopusd_alone = 1;
 #endif
 
+	s = suite_create("e2e");
+	api = tcase_create("api");
 	/* One daemon for the api case: started once, outside the forked tests. */
 	tcase_add_unchecked_fixture(api, shared_up, shared_down);
 	tcase_set_timeout(api, 120);
@@ -2631,47 +3534,77 @@ int main(void)
 	tcase_add_test(api, preflight_gets_204_with_allowed_methods);
 	suite_add_tcase(s, api);
 
-	/* Checked: each test owns its S3 server, so it may stop and restart it. */
-	tcase_add_checked_fixture(own, storage_up, storage_down);
-	tcase_set_timeout(own, 180);
-	tcase_add_test(own, rate_limit_answers_429_per_client);
-	tcase_add_test(own, cancel_stops_a_running_job);
-	tcase_add_test(own, full_queue_answers_503_with_retry_after);
-	tcase_add_test(own, no_accepted_job_is_lost_to_kill_9);
-	tcase_add_test(own, idle_streams_get_heartbeats_and_a_final_event_at_shutdown);
-	tcase_add_test(own, webhook_is_signed_and_retried_until_delivered);
-	tcase_add_test(own, a_file_is_prepared_once_for_all_jobs);
-	tcase_add_test(own, finished_jobs_are_removed_after_retention);
-	tcase_add_test(own, start_answers_202_with_location_before_the_request_timeout);
-	tcase_add_test(own, origin_processor_fetches_resumes_and_fails_cleanly);
-	tcase_add_test(own, client_cap_limits_files_in_progress_per_client);
-	tcase_add_test(own, start_answers_a_stored_file_at_once);
-	tcase_add_test(own, x_client_id_counts_only_from_trusted_proxies);
-	tcase_add_test(own, health_is_503_when_storage_fails);
-	tcase_add_test(own, cors_list_echoes_only_listed_origins);
-	tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);
-	tcase_add_test(own, env_file_supplies_settings_the_environment_lacks);
-	suite_add_tcase(s, own);
+	if (octopusd_alone) {
+		TCase *own = tcase_create("own daemon");
+		/* Checked: each test owns its S3 server, so it may stop and restart it. */
+		tcase_add_checked_fixture(own, storage_up, storage_down);
+		tcase_set_timeout(own, 180);
+		tcase_add_test(own, rate_limit_answers_429_per_client);
+		tcase_add_test(own, cancel_stops_a_running_job);
+		tcase_add_test(own, full_queue_answers_503_with_retry_after);
+		tcase_add_test(own, no_accepted_job_is_lost_to_kill_9);
+		tcase_add_test(own, idle_streams_get_heartbeats_and_a_final_event_at_shutdown);
+		tcase_add_test(own, webhook_is_signed_and_retried_until_delivered);
+		tcase_add_test(own, a_file_is_prepared_once_for_all_jobs);
+		tcase_add_test(own, finished_jobs_are_removed_after_retention);
+		tcase_add_test(own, start_answers_202_with_location_before_the_request_timeout);
+		tcase_add_test(own, origin_processor_fetches_resumes_and_fails_cleanly);
+		tcase_add_test(own, client_cap_limits_files_in_progress_per_client);
+		tcase_add_test(own, start_answers_a_stored_file_at_once);
+		tcase_add_test(own, x_client_id_counts_only_from_trusted_proxies);
+		tcase_add_test(own, health_is_503_when_storage_fails);
+		tcase_add_test(own, cors_list_echoes_only_listed_origins);
+		tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);
+		tcase_add_test(own, env_file_supplies_settings_the_environment_lacks);
+		suite_add_tcase(s, own);
+	}
 
-	/* Start-up checks do not depend on the store: run them once. */
 #ifndef OCTO_E2E_S3
-	tcase_set_timeout(startup, 60);
-	tcase_add_loop_test(startup, bad_settings_stop_start_up_naming_the_variable, 0,
-	                    (int)(sizeof(refusals) / sizeof(refusals[0])));
-	tcase_add_test(startup, min_above_max_delay_is_refused);
-	tcase_add_test(startup, flags_are_validated_and_help_and_version_answer);
-	suite_add_tcase(s, startup);
+	if (octopusd_alone) {
+		TCase *startup = tcase_create("start-up");
+		TCase *observability = tcase_create("observability");
 
-	/* Metrics and logs do not depend on the store either. */
-	tcase_set_timeout(observability, 120);
-	tcase_add_test(observability, metrics_count_requests_by_route_template);
-	tcase_add_test(observability, job_metrics_follow_a_job_to_its_end);
-	tcase_add_test(observability, prometheus_scrapes_octopusd);
-	tcase_add_test(observability, request_and_trace_ids_lead_from_the_response_to_the_log);
-	tcase_add_test(observability, sighup_reopens_a_rotated_log_file);
-	tcase_add_test(observability, log_records_reach_elasticsearch_with_their_ids);
-	tcase_add_checked_fixture(observability, observability_up, observability_down);
-	suite_add_tcase(s, observability);
+		/* Start-up checks do not depend on the store: run them once. */
+		tcase_set_timeout(startup, 60);
+		tcase_add_loop_test(startup, bad_settings_stop_start_up_naming_the_variable, 0,
+		                    (int)(sizeof(refusals) / sizeof(refusals[0])));
+		tcase_add_test(startup, min_above_max_delay_is_refused);
+		tcase_add_test(startup, flags_are_validated_and_help_and_version_answer);
+		suite_add_tcase(s, startup);
+
+		/* Metrics and logs do not depend on the store either. */
+		tcase_set_timeout(observability, 120);
+		tcase_add_test(observability, metrics_count_requests_by_route_template);
+		tcase_add_test(observability, job_metrics_follow_a_job_to_its_end);
+		tcase_add_test(observability, prometheus_scrapes_octopusd);
+		tcase_add_test(observability, request_and_trace_ids_lead_from_the_response_to_the_log);
+		tcase_add_test(observability, sighup_reopens_a_rotated_log_file);
+		tcase_add_test(observability, log_records_reach_elasticsearch_with_their_ids);
+		tcase_add_checked_fixture(observability, observability_up, observability_down);
+		suite_add_tcase(s, observability);
+	}
+#endif
+
+#ifdef OCTO_E2E_GATEWAY
+	{
+		TCase *gateway = tcase_create("gateway");
+
+		tcase_add_checked_fixture(gateway, gateway_case_up, gateway_case_down);
+		tcase_set_timeout(gateway, 120);
+		tcase_add_test(gateway, events_pass_through_the_gateway_as_they_happen);
+		tcase_add_test(gateway, metrics_are_closed_at_the_gateway);
+		tcase_add_test(gateway, a_burst_over_the_limit_gets_429);
+		tcase_add_test(gateway, idempotent_requests_survive_a_killed_replica);
+		tcase_add_test(gateway, a_storage_outage_reaches_clients_as_octopusd_s_503);
+		tcase_add_test(gateway, headers_and_request_ids_through_the_gateway);
+		tcase_add_test(gateway, the_gateway_takes_the_bodies_octopusd_takes);
+		tcase_add_test(gateway, clients_cannot_name_themselves_through_the_gateway);
+		tcase_add_test(gateway, malformed_requests_get_json_errors_from_the_gateway);
+		suite_add_tcase(s, gateway);
+	}
+#endif
+
+#ifndef OCTO_E2E_S3
 	return tu_run(s);
 #else
 	if (!ts3_available()) {

@@ -312,6 +312,9 @@ def cmd_prometheus_config(path):
         if j.get("metrics_path", "/metrics") != path_:
             err("job %s: metrics_path %r, want %r" % (name, j.get("metrics_path"), path_))
         targets = [t for sc in j.get("static_configs") or [] for t in sc.get("targets") or []]
+        # DNS discovery: one target per address the name resolves to.
+        targets += ["%s:%s" % (n, sd.get("port")) for sd in j.get("dns_sd_configs") or []
+                    for n in sd.get("names") or []]
         if target not in targets:
             err("job %s: target %s missing (has %s)" % (name, target, targets))
     text = open(path, encoding="utf-8").read()

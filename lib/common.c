@@ -85,6 +85,19 @@ int octo__random(void *buf, size_t len)
 	return 0;
 }
 
+int octo__uuid_shaped(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < OCTO__UUID_LEN; i++) {
+		char c = s[i];
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return s[OCTO__UUID_LEN] == '\0';
+}
+
 int octo__uuid4(char out[OCTO__UUID_LEN + 1])
 {
 	unsigned char b[16];

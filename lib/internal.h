@@ -20,6 +20,10 @@ int octo__random(void *buf, size_t len);
 #define OCTO__UUID_LEN 36
 int octo__uuid4(char out[OCTO__UUID_LEN + 1]);
 
+/* Whether `s` is exactly a lowercase UUID (8-4-4-4-12 hex digits), as
+ * octo__uuid4() writes them and job ids are. */
+int octo__uuid_shaped(const char *s);
+
 /* Milliseconds of a monotonic clock, for durations and deadlines. */
 uint64_t octo__monotonic_ms(void);
 

@@ -344,14 +344,13 @@ static int job_done(job_state s)
 
 static job_state compute_state(const job *j)
 {
-	size_t i, completed = 0, failed = 0, done = 0, started = 0;
+	size_t i, completed = 0, done = 0, started = 0;
 
 	if (j->cancelled)
 		return J_CANCELLED;
 	for (i = 0; i < j->count; i++) {
 		file_state s = j->files[i].state;
 		completed += s == F_COMPLETED;
-		failed += s == F_FAILED;
 		done += file_done(s);
 		started += s != F_PENDING || j->files[i].attempts > 0;
 	}
@@ -1082,7 +1081,7 @@ static int stored_snapshot(octo_engine *e, const char *job_id, char **json)
 	size_t len;
 	int ok;
 
-	if (!job_id || strlen(job_id) != OCTO_JOB_ID_LEN)
+	if (!job_id || !octo__uuid_shaped(job_id))
 		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
 	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
 	if (octo_store_get(e->store, key, &text, &len) < 0)
@@ -1363,6 +1362,19 @@ static void adopt(octo_engine *e, job *j)
 	j->state = compute_state(j);
 }
 
+/* A record is the job its key names: "jobs/<id>.json" with a UUID id.
+ * Otherwise a stray or hostile record could take over a real job's id,
+ * or write its updates under another key. */
+static int named_by(const job *j, const char *key)
+{
+	char want[64];
+
+	if (!octo__uuid_shaped(j->id))
+		return 0;
+	snprintf(want, sizeof(want), "jobs/%s.json", j->id);
+	return strcmp(key, want) == 0;
+}
+
 static int resume_one(const char *key, const octo_object_info *info, void *payload)
 {
 	resume *r = payload;
@@ -1379,6 +1391,10 @@ static int resume_one(const char *key, const octo_object_info *info, void *paylo
 		j = load_job(octo_json_root(doc));
 	octo_json_free(doc);
 	octo_free(text);
+	if (j && !named_by(j, key)) {
+		free_job(j); /* a record must not speak for another job */
+		j = NULL;
+	}
 	pthread_mutex_lock(&r->e->lock);
 	if (j && (old = find_job(r->e, j->id)) != NULL) {
 		/* Submitted before start: the same job. Another record with the

@@ -5,6 +5,7 @@
 
 #include <octopus/json.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +36,39 @@ struct octo_json_writer {
 
 static size_t utf8_seq(const unsigned char *s, size_t avail);
 
+/* The four hex digits after "\\u" at text[i] ('u'), or -1. */
+static long hex4(const char *text, size_t len, size_t i)
+{
+	char digits[5];
+	char *end;
+	long v;
+
+	if (len - i <= 4)
+		return -1;
+	memcpy(digits, text + i + 1, 4);
+	digits[4] = '\0';
+	v = strtol(digits, &end, 16);
+	return *end == '\0' && isxdigit((unsigned char)digits[0]) ? v : -1;
+}
+
+/* yajl decodes \uD800-\uDFFF escapes without pairing them: a lone low
+ * surrogate becomes invalid UTF-8, and a high one is joined with
+ * whatever \u escape follows. So a high surrogate must be followed by a
+ * low one, and a low one may only follow a high one. text[i] is the 'u';
+ * returns how many characters a valid pair lets the scan skip (its low
+ * half), 0 for any other escape, -1 for an unpaired surrogate. */
+static long surrogate_skip(const char *text, size_t len, size_t i)
+{
+	long v = hex4(text, len, i), next;
+
+	if (v < 0xD800 || v > 0xDFFF)
+		return 0;
+	if (v >= 0xDC00 || len - i <= 10 || text[i + 5] != '\\' || text[i + 6] != 'u')
+		return -1;
+	next = hex4(text, len, i + 6);
+	return next >= 0xDC00 && next <= 0xDFFF ? 10 : -1;
+}
+
 /* Checks what yajl_tree does not: nesting depth (yajl_tree_free recurses),
  * raw NUL bytes, strict UTF-8, and comments (yajl_tree_parse enables them). */
 static int prescan(const char *text, size_t len)
@@ -60,6 +94,13 @@ static int prescan(const char *text, size_t len)
 			/* \u0000 would cut the NUL-terminated strings readers get. */
 			if (escaped && c == 'u' && len - i > 4 && memcmp(text + i + 1, "0000", 4) == 0)
 				return octo__error(OCTO_EPARSE, "\\u0000 at offset %zu", i - 1);
+			if (escaped && c == 'u') {
+				long skip = surrogate_skip(text, len, i);
+				if (skip < 0)
+					return octo__error(OCTO_EPARSE, "unpaired UTF-16 surrogate "
+					                   "at offset %zu", i - 1);
+				i += (size_t)skip;
+			}
 			if (escaped)
 				escaped = 0;
 			else if (c == '\\')

@@ -132,7 +132,13 @@ static int expand(const envfile *ef, const char **p, const char *end, buf *out,
 	if (!value)
 		value = envfile_get(ef, name);
 	*p = close + 1;
-	return value ? buf_put(out, value, strlen(value)) : 0;
+	if (!value)
+		return 0;
+	/* Each ${VAR} copies a whole earlier value: nested references grow
+	 * exponentially, so a small file could ask for gigabytes. */
+	if (out->len + strlen(value) > ENVFILE_MAX_BYTES)
+		return fail(err, errlen, line, "value longer than 1 MiB after expansion");
+	return buf_put(out, value, strlen(value));
 }
 
 static int double_quoted(const envfile *ef, const char **p, const char *end, buf *out,

@@ -581,6 +581,28 @@ START_TEST(load_refuses_a_file_over_one_mebibyte)
 }
 END_TEST
 
+/* Nested references grow exponentially: 994 bytes could ask for 4 GB;
+ * here D (48 times C, 48 times B, ...) is the first past 1 MiB. */
+START_TEST(expansion_past_one_mebibyte_is_refused)
+{
+	char text[4096], err[256] = "";
+	envfile *ef = NULL;
+	size_t n = 0;
+	int v, i;
+
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "A=0123456789abcdef\n");
+	for (v = 1; v < 6; v++) {
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%c=", 'A' + v);
+		for (i = 0; i < 48; i++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "${%c}", 'A' + v - 1);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "\n");
+	}
+	ck_assert_int_eq(envfile_parse(&ef, text, n, err, sizeof(err)), -1);
+	ck_assert_ptr_null(ef);
+	ck_assert_msg(strstr(err, "line 4") && strstr(err, "1 MiB"), "got \"%s\"", err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("envfile");
@@ -643,6 +665,7 @@ int main(void)
 	tcase_add_test(load, load_syntax_error_names_the_path_and_line);
 	tcase_add_test(load, load_accepts_a_file_of_exactly_one_mebibyte);
 	tcase_add_test(load, load_refuses_a_file_over_one_mebibyte);
+	tcase_add_test(load, expansion_past_one_mebibyte_is_refused);
 	suite_add_tcase(s, load);
 	return tu_run(s);
 }

@@ -1934,6 +1934,8 @@ START_TEST(unreadable_records_are_skipped_and_counted)
 	static const char good2[] = HEAD2 "\"files\":[" PENDING("70310") "," PENDING("70311") "]}";
 	static const char good1[] = "{\"version\":1,\"jobId\":\"@ID@\",\"status\":\"queued\","
 	                            "\"createdAt\":" TS ",\"fileIds\":[70312]}";
+	static const char stray[] = "{\"version\":1,\"jobId\":\"@ID@\",\"status\":\"queued\","
+	                            "\"createdAt\":" TS ",\"fileIds\":[70399]}";
 	enum { N_BAD = sizeof(unreadable) / sizeof(unreadable[0]), N_HUGE = 2 };
 	octo_engine_options o = fast_options(2);
 	char bad_ids[N_BAD + N_HUGE][OCTO__UUID_LEN + 1], a[OCTO__UUID_LEN + 1];
@@ -1959,11 +1961,13 @@ START_TEST(unreadable_records_are_skipped_and_counted)
 	put_job(name, good2, a);
 	snprintf(name, sizeof(name), "%s.json", b);
 	put_job(name, good1, b);
-	/* A second record of the same job is one too many. */
+	/* A second record of the same job is one too many, and so is a record
+	 * under another job's name: listed first, it would take b's place. */
 	put_job("zz-duplicate.json", good1, b);
+	put_job("00000000-0000-4000-8000-000000000000.json", stray, b);
 
 	start_engine(&o, &skipped);
-	ck_assert_uint_eq(skipped, N_BAD + N_HUGE + 1);
+	ck_assert_uint_eq(skipped, N_BAD + N_HUGE + 2);
 	wait_completed(a);
 	wait_completed(b);
 	doc = snapshot_of(a);
@@ -1976,6 +1980,7 @@ START_TEST(unreadable_records_are_skipped_and_counted)
 	}
 	ck_assert_uint_eq(logged(70300).calls, 0);
 	ck_assert_uint_eq(logged(70312).calls, 1);
+	ck_assert_uint_eq(logged(70399).calls, 0);
 }
 END_TEST
 

@@ -427,6 +427,10 @@ static const struct {
 	BAD("[\"\x80\"]"), BAD("{\"\xfe\":1}"),
 	BAD("\"\xc0\xaf\""), BAD("\"\xe0\x80\xaf\""), BAD("\"\xed\xa0\x80\""),
 	BAD("\"\xf4\x90\x80\x80\""), BAD("\"\xf8\x88\x80\x80\x80\""),
+	/* unpaired UTF-16 surrogates, which yajl would decode to bad UTF-8 */
+	BAD("\"\\udc00\""), BAD("\"\\ud800\""), BAD("\"\\ud800x\""), BAD("\"\\ud800\\u0041\""),
+	BAD("\"\\ud83d\\ud83d\""), BAD("{\"\\udc00\":1,\"\\udc01\":2}"), BAD("\"\\uDFFF\""),
+	BAD("\"\\ude00\\ud83d\""),
 	/* comments */
 	BAD("// c\n{}"), BAD("{} // c"), BAD("/* c */ {}"), BAD("[1 /* c */]"),
 	BAD("{\"a\":1 // c\n}"),

@@ -10,6 +10,7 @@
 #include <octopus/json.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -300,6 +301,47 @@ static int request_id_sane(const char *id)
 			return 0;
 	}
 	return n > 0;
+}
+
+/* RFC 9110: a field name is a token. */
+static int field_name_ok(const char *name)
+{
+	if (!name || !*name)
+		return 0;
+	for (; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+		      (*name >= '0' && *name <= '9') || strchr("!#$%&'*+-.^_`|~", *name)))
+			return 0;
+	return 1;
+}
+
+/* A header that does not parse is refused, not read on: libmicrohttpd
+ * 0.9.75 glues an obs-fold continuation line to the header's name
+ * ("Idempotency-Key: k\r\n x" becomes a header "Idempotency-Keyx" with
+ * value "k"), so the key would silently be lost and a retry would make a
+ * second job. A second Content-Length, or one beside Transfer-Encoding,
+ * frames the body two ways: a proxy in front may have read another
+ * request than this one (request smuggling). Values are not judged here:
+ * each is checked where it is used. */
+static const char *malformed_header(const octo_request *req)
+{
+	const char *length = NULL;
+	size_t i;
+
+	for (i = 0; i < req->header_count; i++) {
+		const octo_header *h = &req->headers[i];
+		const char *value = h->value ? h->value : "";
+		if (!field_name_ok(h->name))
+			return h->name ? h->name : "";
+		if (strcasecmp(h->name, "Content-Length") == 0) {
+			if (length && strcmp(length, value) != 0)
+				return h->name;
+			length = value;
+		}
+	}
+	if (length && request_header(req, "Transfer-Encoding"))
+		return "Content-Length";
+	return NULL;
 }
 
 static int content_type_json(const char *ct)
@@ -1069,18 +1111,6 @@ static void complete_start(octo_api *api, int64_t file_id, uint64_t started_ms,
 
 /* ---- jobs --------------------------------------------------------------- */
 
-static int uuid_shaped(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < OCTO__UUID_LEN; i++) {
-		char c = s[i];
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return 0;
-	}
-	return s[OCTO__UUID_LEN] == '\0';
-}
 
 /* The engine's snapshot of the job in c->params[0], parsed; or an error
  * response and NULL. */
@@ -1094,7 +1124,7 @@ static octo_json *load_snapshot(call *c)
 		set_error(c->resp, 404, "not_found", "Jobs are not served here");
 		return NULL;
 	}
-	if (!uuid_shaped(c->params[0])) {
+	if (!octo__uuid_shaped(c->params[0])) {
 		set_error(c->resp, 400, "validation_error", "jobId must be a UUID");
 		return NULL;
 	}
@@ -1236,7 +1266,7 @@ static void handle_cancel(call *c)
 {
 	octo_json *doc;
 
-	if (c->api->opts.engine && uuid_shaped(c->params[0]) &&
+	if (c->api->opts.engine && octo__uuid_shaped(c->params[0]) &&
 	    octo_engine_cancel(c->api->opts.engine, c->params[0]) < 0 &&
 	    octo_error_last()[0] && strstr(octo_error_last(), "no job") == NULL) {
 		storage_error(c->resp, OCTO_EIO);
@@ -1331,8 +1361,10 @@ static void handle_events(call *c)
 		return;
 	}
 	if (last && *last) {
+		errno = 0;
 		last_id = strtoull(last, &end, 10);
-		if (*end != '\0' || last[0] == '-') {
+		/* Past 2^64 strtoull() saturates: an id no event has is no id. */
+		if (*end != '\0' || last[0] == '-' || errno == ERANGE) {
 			set_error(c->resp, 400, "validation_error", "Last-Event-ID must be an event id");
 			return;
 		}
@@ -1630,7 +1662,7 @@ static const route *find_route(const char *path, char (*params)[OCTO__UUID_LEN +
 		params = ignored;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (match(routes[i].template, path, params) &&
-		    (!routes[i].uuid_first || uuid_shaped(params[0])))
+		    (!routes[i].uuid_first || octo__uuid_shaped(params[0])))
 			return &routes[i];
 	return NULL;
 }
@@ -1727,7 +1759,7 @@ static void dispatch(call *c)
 int octo_api_handle(octo_api *api, const octo_request *req,
                     octo_api_done_cb done, void *payload)
 {
-	const char *id;
+	const char *id, *bad;
 	call c;
 
 	octo__error_clear();
@@ -1751,8 +1783,12 @@ int octo_api_handle(octo_api *api, const octo_request *req,
 	add_common_headers(api, req, c.resp);
 	if (find_route(req->path, NULL))
 		c.resp->route = find_route(req->path, NULL)->template; /* 429s get their label too */
-	if (rate_limit(api, req, c.resp) == 0)
-		dispatch(&c);
+	if (rate_limit(api, req, c.resp) == 0) {
+		if ((bad = malformed_header(req)) != NULL)
+			set_error(c.resp, 400, "bad_request", "Malformed header field \"%.40s\"", bad);
+		else
+			dispatch(&c);
+	}
 	if (c.deferred)
 		return 0;
 	finalize(c.resp);

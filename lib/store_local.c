@@ -179,6 +179,18 @@ static void fill_info(const struct stat *st, octo_object_info *info)
 	         (long)(st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
 }
 
+static int local_ping(octo_store *store);
+
+/* A key that is missing because the whole store is (its directory gone,
+ * its volume unmounted) is no answer about the object: report the store
+ * as failing, as an unreachable S3 is, not the object as absent. */
+static int not_found(octo_store *store, const char *key)
+{
+	if (local_ping(store) < 0)
+		return OCTO_EIO;
+	return octo__error(OCTO_ENOTFOUND, "no object %s", key);
+}
+
 static int local_head(octo_store *store, const char *key, octo_object_info *info)
 {
 	local_store *s = (local_store *)store;
@@ -190,7 +202,7 @@ static int local_head(octo_store *store, const char *key, octo_object_info *info
 		return rc;
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return octo__error(OCTO_ENOTFOUND, "no object %s", key);
+			return not_found(store, key);
 		return io_error(errno, "stat", path);
 	}
 	if (!S_ISREG(st.st_mode))
@@ -198,8 +210,6 @@ static int local_head(octo_store *store, const char *key, octo_object_info *info
 	fill_info(&st, info);
 	return 0;
 }
-
-static int local_ping(octo_store *store);
 
 static int local_open_object(octo_store *store, const char *key, int *out,
                              octo_object_info *info)
@@ -214,7 +224,7 @@ static int local_open_object(octo_store *store, const char *key, int *out,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
-			return octo__error(OCTO_ENOTFOUND, "no object %s", key);
+			return not_found(store, key);
 		return io_error(errno, "open", path);
 	}
 	/* open() succeeds on a directory (a key prefix such as "a" of "a/b"),

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,14 @@
 #include <octopus/metrics.h>
 
 #define DRAIN_TIMEOUT_MS 5000
+
+/* One open connection, for the request deadline below. */
+typedef struct peer {
+	struct peer *prev, *next;
+	int fd;
+	uint64_t since_ms; /* when the request being received began */
+	int receiving;     /* 0 once the whole request is in (or it was cut) */
+} peer;
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -29,6 +38,13 @@ struct http_server {
 	octo_metric *requests;  /* http_requests_total{method,route,status} */
 	octo_metric *durations; /* http_request_duration_seconds{method,route} */
 	_Atomic unsigned int in_flight; /* requests between headers and completion */
+	_Atomic unsigned int open;      /* connections, for OCTO_MAX_CONNECTIONS */
+	pthread_mutex_t peers_lock;     /* guards peers and stopping */
+	pthread_cond_t peers_wake;
+	peer *peers;
+	int stopping;
+	pthread_t watchdog;
+	int watchdog_running;
 };
 
 /* One request's state across MHD's calls. */
@@ -119,12 +135,19 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = info ? info->client_addr : NULL;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
 
+	/* Copied out rather than cast: MHD's pointer need not be aligned
+	 * for the larger structures. */
 	snprintf(out, size, "unknown");
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+	if (sa && sa->sa_family == AF_INET) {
+		memcpy(&in4, sa, sizeof(in4));
+		inet_ntop(AF_INET, &in4.sin_addr, out, (socklen_t)size);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		memcpy(&in6, sa, sizeof(in6));
+		inet_ntop(AF_INET6, &in6.sin6_addr, out, (socklen_t)size);
+	}
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
@@ -305,6 +328,154 @@ static enum MHD_Result send_response(exchange *x, const char *method, const char
 	return ok;
 }
 
+/* ---- connections -------------------------------------------------------- */
+
+/* libmicrohttpd's connection timeout is an idle timeout: a client that
+ * sends its request a byte now and then (slowloris) never meets it and
+ * holds its connection for ever. So each request must also arrive whole
+ * within REQUEST_TIMEOUT_MS of its start; a watchdog cuts the connections
+ * that are late. And at OCTO_MAX_CONNECTIONS libmicrohttpd stops
+ * accepting, which leaves new clients hanging in the listen queue with
+ * no answer for as long as the slots stay taken (event streams can take
+ * them for hours); they are closed at once instead, so that they can go
+ * elsewhere. */
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	http_server *srv = cls;
+
+	(void)addr;
+	(void)len;
+	return srv->open < srv->cfg->max_connections ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	http_server *srv = cls;
+	const union MHD_ConnectionInfo *info;
+	peer *p = *socket_context;
+
+	pthread_mutex_lock(&srv->peers_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		srv->open++;
+		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info && (p = calloc(1, sizeof(*p))) != NULL) {
+			p->fd = info->connect_fd;
+			p->since_ms = now_ms();
+			p->receiving = 1;
+			p->next = srv->peers;
+			if (p->next)
+				p->next->prev = p;
+			srv->peers = p;
+			*socket_context = p;
+		}
+	} else {
+		/* Before libmicrohttpd closes the socket: the watchdog never
+		 * touches a descriptor that may have been reused. */
+		srv->open--;
+		if (p) {
+			if (p->prev)
+				p->prev->next = p->next;
+			else
+				srv->peers = p->next;
+			if (p->next)
+				p->next->prev = p->prev;
+			free(p);
+			*socket_context = NULL;
+		}
+	}
+	pthread_mutex_unlock(&srv->peers_lock);
+}
+
+/* The request on `conn` is all in (receiving 0), or it was answered and
+ * the connection waits for the next one (receiving 1, from now). */
+static void mark_receiving(http_server *srv, struct MHD_Connection *conn, int receiving)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	peer *p = info ? info->socket_context : NULL;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&srv->peers_lock);
+	p->receiving = receiving;
+	p->since_ms = now_ms();
+	pthread_mutex_unlock(&srv->peers_lock);
+}
+
+/* Shutting the socket down makes libmicrohttpd read its end and close the
+ * connection in its own thread, as if the client had gone. */
+static void *watchdog_main(void *arg)
+{
+	http_server *srv = arg;
+	uint32_t limit = srv->cfg->request_timeout_ms;
+	uint32_t tick = limit / 4 < 1000 ? limit / 4 : 1000;
+
+	pthread_mutex_lock(&srv->peers_lock);
+	while (!srv->stopping) {
+		uint64_t now = now_ms(), until = now + tick;
+		struct timespec ts = { (time_t)(until / 1000), (long)(until % 1000) * 1000000L };
+		unsigned cut = 0;
+		peer *p;
+		for (p = srv->peers; p; p = p->next) {
+			if (p->receiving && now - p->since_ms >= limit) {
+				p->receiving = 0;
+				shutdown(p->fd, SHUT_RDWR);
+				cut++;
+			}
+		}
+		if (cut) { /* a slow log must not hold up new connections */
+			octo_log_field f[] = { OCTO_LOG_INT("connections", cut) };
+			pthread_mutex_unlock(&srv->peers_lock);
+			octo_log_write(srv->log, OCTO_LOG_WARN, "closed connections whose request "
+			               "did not arrive within REQUEST_TIMEOUT_MS", f, 1);
+			pthread_mutex_lock(&srv->peers_lock);
+		}
+		if (!srv->stopping)
+			pthread_cond_timedwait(&srv->peers_wake, &srv->peers_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->peers_lock);
+	return NULL;
+}
+
+static int watchdog_start(http_server *srv)
+{
+	pthread_condattr_t attr;
+
+	pthread_mutex_init(&srv->peers_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->peers_wake, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0)
+		return -1;
+	srv->watchdog_running = 1;
+	return 0;
+}
+
+/* After MHD_stop_daemon(): every connection is gone. */
+static void watchdog_stop(http_server *srv)
+{
+	if (srv->watchdog_running) {
+		pthread_mutex_lock(&srv->peers_lock);
+		srv->stopping = 1;
+		pthread_cond_signal(&srv->peers_wake);
+		pthread_mutex_unlock(&srv->peers_lock);
+		pthread_join(srv->watchdog, NULL);
+	}
+	pthread_cond_destroy(&srv->peers_wake);
+	pthread_mutex_destroy(&srv->peers_lock);
+}
+
 static exchange *exchange_new(http_server *srv, struct MHD_Connection *conn)
 {
 	exchange *x = calloc(1, sizeof(*x));
@@ -371,6 +542,7 @@ static int hand_over(exchange *x, const char *method, const char *url)
 	req.body_too_large = x->too_large;
 	req.client = x->client;
 	x->handed_over = 1;
+	mark_receiving(x->srv, x->conn, 0);
 	return octo_api_handle(x->srv->api, &req, on_response, x);
 }
 
@@ -418,10 +590,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	exchange *x = *con_cls;
 
 	(void)cls;
-	(void)conn;
 	(void)toe;
 	if (!x)
 		return;
+	mark_receiving(x->srv, conn, 1); /* the next request's clock starts */
 	octo_response_free(x->resp);
 	x->srv->in_flight--;
 	pthread_mutex_destroy(&x->lock);
@@ -491,17 +663,29 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 		free(srv);
 		return -1;
 	}
+	if (watchdog_start(srv) < 0) {
+		snprintf(err, errlen, "cannot start the connection watchdog");
+		watchdog_stop(srv);
+		free(srv);
+		return -1;
+	}
+	/* libmicrohttpd splits its limit among the pool's threads and stops
+	 * accepting when one is full: on_accept() counts for them all, and
+	 * libmicrohttpd's own limit, one per thread above, never comes first. */
 	srv->daemon = MHD_start_daemon(
-		flags, cfg->port, NULL, NULL, on_request, srv,
+		flags, cfg->port, on_accept, srv, on_request, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cores > 0 ? cores : 1),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)(cfg->max_connections + (cores > 0 ? cores : 1)),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)((cfg->request_timeout_ms + 999) / 1000),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not available)",
 		         cfg->host, cfg->port);
+		watchdog_stop(srv);
 		free(srv);
 		return -1;
 	}
@@ -529,5 +713,6 @@ void http_stop(http_server *srv)
 		waited_ms += 10;
 	}
 	MHD_stop_daemon(srv->daemon);
+	watchdog_stop(srv);
 	free(srv);
 }

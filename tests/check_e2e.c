@@ -7,23 +7,34 @@
  * check_e2e_s3 (OCTO_E2E_S3) the same suite with octopusd on a real S3
  * server (s3rver, see tests/s3server.h), and check_e2e_gateway
  * (OCTO_E2E_GATEWAY) the api case again through nginx running
- * docker/nginx.conf, plus the gateway's own tests. */
+ * docker/nginx.conf, plus the gateway's own tests.
+ *
+ * The hardening cases drive octopusd as an attacker and a broken world
+ * would: hostile bytes over raw sockets ("bad input"), slow and too many
+ * clients ("slow clients"), storage that fails or fills and a webhook
+ * receiver that never answers ("faults"), and SIGKILL at random points
+ * under a steady stream of requests ("crash loop"). */
 #include "config.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <octopus/octopus.h>
@@ -77,15 +88,14 @@ static int read_line(int fd, char *buf, size_t size, int timeout_ms)
 	return (int)used;
 }
 
-/* Starts octopusd with `env` (NULL-terminated "K=V" list, added to a
- * minimal environment) and optional extra argv; waits until it prints its
- * URL, so no test ever races the listener. */
-static void daemon_start_logged(daemon_proc *d, const char *const *env,
-                                const char *const *args, int capture_log)
+/* Runs octopusd with `env` (NULL-terminated "K=V" list, added to a
+ * minimal environment) and optional extra argv; returns the length of the
+ * first line it prints (its URL, once it listens), or -1. */
+static int daemon_launch(daemon_proc *d, const char *const *env, const char *const *args,
+                         int capture_log, char *line, size_t line_len)
 {
-	char *envp[64], *argv[16], line[512], dirvar[300];
-	int out[2], err[2] = { -1, -1 }, n = 0, a = 0;
-	const char *prefix;
+	char *envp[64], *argv[16], dirvar[300];
+	int out[2], err[2] = { -1, -1 }, n = 0, a = 0, got;
 
 	if (!d->keep_dir) /* a restart keeps the data of the run before */
 		tu_mkdtemp(d->dir);
@@ -133,13 +143,31 @@ static void daemon_start_logged(daemon_proc *d, const char *const *env,
 	if (capture_log)
 		close(err[1]);
 	d->log_fd = err[0];
-	ck_assert_int_gt(read_line(out[0], line, sizeof(line), START_TIMEOUT_MS), 0);
+	got = read_line(out[0], line, line_len, START_TIMEOUT_MS);
 	close(out[0]);
-	prefix = strstr(line, "listening on http://127.0.0.1:");
+	return got;
+}
+
+/* Takes the port from octopusd's first line. */
+static void daemon_listening(daemon_proc *d, const char *line)
+{
+	const char *prefix = strstr(line, "listening on http://127.0.0.1:");
+
 	ck_assert_msg(prefix != NULL, "octopusd said: %s", line);
 	d->port = atoi(prefix + strlen("listening on http://127.0.0.1:"));
 	ck_assert_int_gt(d->port, 0);
 	snprintf(d->base, sizeof(d->base), "http://127.0.0.1:%d", d->port);
+}
+
+/* Starts octopusd (see daemon_launch()) and waits until it prints its
+ * URL, so no test ever races the listener. */
+static void daemon_start_logged(daemon_proc *d, const char *const *env,
+                                const char *const *args, int capture_log)
+{
+	char line[512];
+
+	ck_assert_int_gt(daemon_launch(d, env, args, capture_log, line, sizeof(line)), 0);
+	daemon_listening(d, line);
 }
 
 static void daemon_start(daemon_proc *d, const char *const *env, const char *const *args)
@@ -2261,6 +2289,1685 @@ START_TEST(sigterm_answers_waiting_requests_and_exits_cleanly)
 }
 END_TEST
 
+/* ---- hardening: helpers ----------------------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&t, NULL);
+}
+
+/* Bytes that grow; always NUL-terminated. */
+typedef struct {
+	char *s;
+	size_t len, cap;
+} text_buf;
+
+static void tb_add(text_buf *b, const void *data, size_t n)
+{
+	if (!b->s || b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		b->s = realloc(b->s, cap);
+		ck_assert_ptr_nonnull(b->s);
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, data, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void tb_printf(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tb_printf(text_buf *b, const char *fmt, ...)
+{
+	char line[1500];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ck_assert(n >= 0 && (size_t)n < sizeof(line));
+	tb_add(b, line, (size_t)n);
+}
+
+static int connect_port(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
+	              strerror(errno));
+	return fd;
+}
+
+/* Sends `req` and reads the answer until the server closes the connection
+ * (15 s at most). Sending stops as soon as the server answers or closes,
+ * so a refusal that comes before the request is whole is seen as such.
+ * Returns the answer (malloc'd, NUL-terminated) and its length; *closed
+ * says whether the server closed the connection. */
+static char *raw_request(int port, const char *req, size_t len, size_t *got, int *closed)
+{
+	uint64_t deadline = mono_ms() + 15000;
+	text_buf answer = { 0 };
+	int fd = connect_port(port);
+	size_t sent = 0;
+	char buf[65536];
+
+	tb_add(&answer, "", 0);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	*closed = 0;
+	while (sent < len && mono_ms() < deadline) {
+		struct pollfd p = { fd, POLLIN | POLLOUT, 0 };
+		ssize_t n;
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (p.revents & (POLLIN | POLLHUP | POLLERR))
+			break; /* answered (or closed) before the request was whole */
+		n = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			break;
+		sent += (size_t)n;
+	}
+	while (mono_ms() < deadline) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) { /* end of file, or a reset after the answer */
+			*closed = 1;
+			break;
+		}
+		tb_add(&answer, buf, (size_t)n);
+	}
+	close(fd);
+	*got = answer.len;
+	return answer.s;
+}
+
+static char *copy_bytes(const char *data, size_t n)
+{
+	char *copy = malloc(n + 1);
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, data, n);
+	copy[n] = '\0';
+	return copy;
+}
+
+/* A raw answer as a reply, so that header() and assert_error() read it. */
+static void reply_from_raw(const char *raw, size_t len, reply *r)
+{
+	const char *end = memmem(raw, len, "\r\n\r\n", 4);
+	size_t head = end ? (size_t)(end - raw) + 2 : len;
+
+	memset(r, 0, sizeof(*r));
+	if (len > 12 && strncmp(raw, "HTTP/1.", 7) == 0)
+		r->status = strtol(raw + 9, NULL, 10);
+	r->headers = copy_bytes(raw, head);
+	r->headers_len = head;
+	r->body_len = end ? len - head - 2 : 0;
+	r->body = copy_bytes(end ? end + 4 : "", r->body_len);
+}
+
+/* SIGTERM and the exit status; unlike daemon_stop() the data stays, for
+ * the test to read or to start again on. */
+static int daemon_term(daemon_proc *d)
+{
+	int status = -1;
+
+	kill(d->pid, SIGTERM);
+	ck_assert_int_eq(waitpid(d->pid, &status, 0), d->pid);
+	if (d->log_fd >= 0)
+		close(d->log_fd);
+	d->log_fd = -1;
+	d->keep_dir = 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Waits until the file at `path` holds `text` (bounded); 1 if it did. */
+static int await_in_file(const char *path, const char *text, int timeout_ms)
+{
+	uint64_t until = mono_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		FILE *f = fopen(path, "r");
+		char line[16384];
+		int found = 0;
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, text) != NULL;
+		if (f)
+			fclose(f);
+		if (found)
+			return 1;
+		if (mono_ms() > until)
+			return 0;
+		pause_ms(20);
+	}
+}
+
+/* The whole text of a file, malloc'd ("" when it cannot be read). */
+static char *slurp(const char *path, size_t *len)
+{
+	text_buf b = { 0 };
+	char buf[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	tb_add(&b, "", 0);
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		tb_add(&b, buf, (size_t)n);
+	if (fd >= 0)
+		close(fd);
+	if (len)
+		*len = b.len;
+	return b.s;
+}
+
+/* GET /health until it answers `want` (bounded: storage may take its
+ * timeout to fail, and a restarted S3 server a moment to come back). */
+static void await_health(const daemon_proc *d, long want)
+{
+	uint64_t until = mono_ms() + 30000;
+	long got = 0;
+	reply r;
+
+	while (got != want) {
+		ck_assert_msg(mono_ms() < until, "/health stayed %ld, never %ld", got, want);
+		request(d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		got = r.status;
+		reply_free(&r);
+		if (got != want)
+			pause_ms(50);
+	}
+}
+
+/* ---- what storage holds ------------------------------------------------------ */
+
+typedef struct {
+	text_buf out;
+	char last[OCTO_STORE_KEY_MAX + 1];
+} listing;
+
+static int list_one(const char *key, const octo_object_info *info, void *payload)
+{
+	listing *l = payload;
+
+	tb_printf(&l->out, "%s %llu %s\n", key, (unsigned long long)info->size, info->etag);
+	snprintf(l->last, sizeof(l->last), "%s", key);
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every file and directory below `dir`, sorted, with sizes and times. */
+static void tree_snapshot(text_buf *out, const char *dir)
+{
+	char **names = NULL, path[1024];
+	size_t n = 0, i;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		names = realloc(names, (n + 1) * sizeof(*names));
+		ck_assert_ptr_nonnull(names);
+		names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (i = 0; i < n; i++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (lstat(path, &st) == 0) {
+			tb_printf(out, "%s %lld %lld.%09ld\n", path, (long long)st.st_size,
+			          (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+			if (S_ISDIR(st.st_mode))
+				tree_snapshot(out, path);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* Every object the daemon's store lists, and every file under the
+ * daemon's directory (its store and what lies beside it), with sizes and
+ * times: two snapshots are equal when nothing was written. */
+static char *store_snapshot(const daemon_proc *d)
+{
+	octo_store *store = daemon_store(d);
+	listing l;
+	int more = 1;
+
+	memset(&l, 0, sizeof(l));
+	tb_add(&l.out, "", 0);
+	while (more)
+		ck_assert_int_eq(octo_store_list(store, "", l.last, 1000, list_one, &l, &more), 0);
+	octo_store_free(store);
+	tree_snapshot(&l.out, d->dir);
+	return l.out.s;
+}
+
+/* ---- bad input --------------------------------------------------------------- */
+
+/* A daemon for the hostile requests, with a finished job whose ids the
+ * path parameters can name, a URL secret the tests know (so they can sign
+ * a traversal themselves and find nothing but the key check in the way),
+ * a CORS list (Origin is echoed) and a file beside the store that no
+ * answer may ever show. */
+#define HOSTILE_URL_SECRET "hostile-clients-know-this-url-secret-0123"
+#define OUTSIDE_TEXT "this file lies outside the store"
+
+static daemon_proc hostile_daemon;
+static char hostile_job[37];
+
+/* 1 when the job's record says completed; 0 while it does not, or cannot
+ * be read whole (s3rver, unlike S3, can serve a rewrite half done), with
+ * what was read or the error in `said`. */
+static int record_completed(const daemon_proc *d, const char *job_id, char *said, size_t size)
+{
+	octo_store *store = daemon_store(d);
+	const char *status = "";
+	octo_json *doc = NULL;
+	char key[80], *text = NULL;
+	int done = 0;
+	size_t n;
+
+	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
+	if (octo_store_get(store, key, &text, &n) < 0)
+		snprintf(said, size, "%s: %s", key, octo_error_last());
+	else if (octo_json_parse(&doc, text, n) < 0)
+		snprintf(said, size, "%s: %s", key, octo_error_last());
+	else if (octo_json_string(octo_json_get(octo_json_root(doc), "status"), &status) == 0)
+		done = strcmp(status, "completed") == 0;
+	if (doc)
+		snprintf(said, size, "%s says %s", key, status);
+	octo_json_free(doc);
+	octo_free(text);
+	octo_store_free(store);
+	return done;
+}
+
+/* Waits until the job's record says completed (bounded). */
+static void await_record_completed(const daemon_proc *d, const char *job_id)
+{
+	uint64_t until = mono_ms() + 30000;
+	char said[300] = "";
+
+	while (!record_completed(d, job_id, said, sizeof(said))) {
+		ck_assert_msg(mono_ms() < until, "the record never said completed: %s", said);
+		pause_ms(20);
+	}
+}
+
+static void hostile_up(void)
+{
+	static const char *const env[] = {
+		"CORS_ORIGINS=https://a.example", "OCTO_URL_SECRET=" HOSTILE_URL_SECRET,
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=20", NULL
+	};
+	char path[300];
+
+	storage_up();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	daemon_start(&hostile_daemon, env, NULL);
+	initiate(&hostile_daemon, "{\"file_ids\":[70300]}", hostile_job);
+	octo_json_free(await_job(&hostile_daemon, hostile_job, finished));
+	/* Its last record is written just after the job ends: from then on
+	 * nothing writes, and every snapshot must stay as it is. */
+	await_record_completed(&hostile_daemon, hostile_job);
+	snprintf(path, sizeof(path), "%s/outside.txt", hostile_daemon.dir);
+	tu_write_file(path, OUTSIDE_TEXT, strlen(OUTSIDE_TEXT));
+}
+
+static void hostile_down(void)
+{
+	ck_assert_int_eq(daemon_stop(&hostile_daemon), 0);
+	curl_global_cleanup();
+	storage_down();
+}
+
+/* One hostile request. `head` is the request line and header lines
+ * without the final CRLF, or with `raw` the whole request as sent. In
+ * head and body, "{job}" stands for the finished job's id, "{sig}" for
+ * "expires=E&signature=S" signing the key `sign` (itself expanded), and
+ * "{c:N}" for N times the character c. Every request closes its
+ * connection, so the answer is what comes before the server closes. */
+typedef struct {
+	const char *name;
+	const char *head;
+	size_t head_len;        /* 0: strlen(head); set when head holds a NUL */
+	int raw;
+	const char *body;       /* NULL: none; else sent with its Content-Length */
+	size_t body_len;
+	const char *sign;
+	char *(*make)(size_t *len); /* instead: the whole request, made at run time */
+	long status[3];         /* the answers allowed */
+	const char *mention;    /* octopusd's JSON error, naming this; NULL: none */
+} hostile;
+
+static void expand(text_buf *out, const char *s, size_t len, const char *sign);
+
+static void signed_query_for(text_buf *out, const char *key_template)
+{
+	long long expires = (long long)time(NULL) + 3600;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0, i;
+	text_buf msg = { 0 };
+
+	expand(&msg, key_template, strlen(key_template), NULL);
+	tb_printf(&msg, "\n%lld", expires);
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), HOSTILE_URL_SECRET, (int)strlen(HOSTILE_URL_SECRET),
+	                           (unsigned char *)msg.s, msg.len, mac, &mac_len));
+	tb_printf(out, "expires=%lld&signature=", expires);
+	for (i = 0; i < mac_len; i++)
+		tb_printf(out, "%02x", mac[i]);
+	free(msg.s);
+}
+
+static void expand(text_buf *out, const char *s, size_t len, const char *sign)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *close = s[i] == '{' ? memchr(s + i, '}', len - i) : NULL;
+		size_t n = close ? (size_t)(close - (s + i)) + 1 : 0;
+
+		if (n == 5 && memcmp(s + i, "{job}", 5) == 0) {
+			tb_add(out, hostile_job, strlen(hostile_job));
+		} else if (n == 5 && memcmp(s + i, "{sig}", 5) == 0 && sign) {
+			signed_query_for(out, sign);
+		} else if (n > 4 && s[i + 2] == ':' && strspn(s + i + 3, "0123456789") == n - 4) {
+			long k, times = strtol(s + i + 3, NULL, 10);
+			for (k = 0; k < times; k++)
+				tb_add(out, s + i + 1, 1);
+		} else {
+			tb_add(out, s + i, 1);
+			i++;
+			continue;
+		}
+		i += n;
+	}
+}
+
+static char *hostile_request(const hostile *c, size_t *len)
+{
+	text_buf b = { 0 }, body = { 0 };
+
+	if (c->make)
+		return c->make(len);
+	expand(&b, c->head, c->head_len ? c->head_len : strlen(c->head), c->sign);
+	if (!c->raw) {
+		if (!memmem(b.s, b.len, "\r\nHost:", 7))
+			tb_printf(&b, "\r\nHost: test");
+		tb_printf(&b, "\r\nConnection: close");
+		if (c->body) {
+			expand(&body, c->body, c->body_len, NULL);
+			if (!body.s)
+				tb_add(&body, "", 0);
+			tb_printf(&b, "\r\nContent-Length: %zu", body.len);
+		}
+		tb_printf(&b, "\r\n\r\n");
+		if (c->body)
+			tb_add(&b, body.s, body.len);
+	}
+	free(body.s);
+	*len = b.len;
+	return b.s;
+}
+
+/* 10 MB declared, 2 kB sent: a server that waited for the rest would
+ * never answer, so the 413 proves it answered from the headers. */
+static char *declared_10mb(size_t *len)
+{
+	text_buf b = { 0 };
+
+	tb_printf(&b, "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	              "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"file_ids\":[",
+	          10 * 1024 * 1024);
+	while (b.len < 2048)
+		tb_add(&b, "70000,", 6);
+	*len = b.len;
+	return b.s;
+}
+
+static char *chunked_10mb(size_t *len)
+{
+	static char chunk[65536];
+	text_buf b = { 0 };
+	int i;
+
+	memset(chunk, ' ', sizeof(chunk));
+	tb_printf(&b, "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 160; i++) {
+		tb_printf(&b, "%zx\r\n", sizeof(chunk));
+		tb_add(&b, chunk, sizeof(chunk));
+		tb_printf(&b, "\r\n");
+	}
+	tb_printf(&b, "0\r\n\r\n");
+	*len = b.len;
+	return b.s;
+}
+
+static char *many_headers(size_t *len)
+{
+	text_buf b = { 0 };
+	int i;
+
+	tb_printf(&b, "GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+	for (i = 0; i < 3000; i++)
+		tb_printf(&b, "X-Header-%04d: value\r\n", i);
+	tb_printf(&b, "\r\n");
+	*len = b.len;
+	return b.s;
+}
+
+#define POST_JSON(path, json) \
+	.head = "POST " path " HTTP/1.1\r\nContent-Type: application/json", \
+	.body = json, .body_len = sizeof(json) - 1
+#define INITIATE(json) POST_JSON("/v1/download/initiate", json)
+#define BODY(json) .body = json, .body_len = sizeof(json) - 1
+#define WITH_NUL(text) .head = text, .head_len = sizeof(text) - 1
+#define ONE_JOB "{\"file_ids\":[70000]}"
+#define INITIATE_WITH(header) \
+	"POST /v1/download/initiate HTTP/1.1\r\nContent-Type: application/json\r\n" header
+#define BAD_JSON .status = { 400 }, .mention = "not valid JSON"
+#define FIELD(name) .status = { 400 }, .mention = name
+#define MALFORMED .status = { 400 }, .mention = "Malformed header"
+#define REFUSED .status = { 400, 403, 404 }, .mention = ""
+/* libmicrohttpd's own refusals: no JSON, a closed connection. */
+#define MHD_REFUSES(a, b) .status = { a, b }
+
+static const hostile hostiles[] = {
+	/* Truncated and malformed JSON. */
+	{ .name = "truncated in an array", INITIATE("{\"file_ids\":[70000,"), BAD_JSON },
+	{ .name = "truncated before its end", INITIATE("{\"file_ids\":[70000]"), BAD_JSON },
+	{ .name = "truncated in a key", INITIATE("{\"file_"), BAD_JSON },
+	{ .name = "truncated in an escape", INITIATE("{\"file_ids\":[70000],\"x\":\"\\u00"), BAD_JSON },
+	{ .name = "one brace too many", INITIATE("{\"file_ids\":[70000]}}"), BAD_JSON },
+	{ .name = "whitespace only", INITIATE(" \r\n\t "), BAD_JSON },
+	{ .name = "byte order mark", INITIATE("\xef\xbb\xbf{\"file_ids\":[70000]}"), BAD_JSON },
+	{ .name = "two objects", INITIATE("{\"file_ids\":[70000]}{\"file_ids\":[70001]}"), BAD_JSON },
+	{ .name = "single quotes", INITIATE("{'file_ids':[70000]}"), BAD_JSON },
+	{ .name = "trailing comma", INITIATE("{\"file_ids\":[70000,]}"), BAD_JSON },
+	{ .name = "NaN", INITIATE("{\"file_ids\":[NaN]}"), BAD_JSON },
+	{ .name = "leading zero", INITIATE("{\"file_ids\":[070000]}"), BAD_JSON },
+	/* Wrong types. */
+	{ .name = "file_ids a string", INITIATE("{\"file_ids\":\"70000\"}"), FIELD("file_ids must be an array") },
+	{ .name = "file_ids an object", INITIATE("{\"file_ids\":{\"0\":70000}}"), FIELD("file_ids must be an array") },
+	{ .name = "file_ids null", INITIATE("{\"file_ids\":null}"), FIELD("file_ids") },
+	{ .name = "file id an array", INITIATE("{\"file_ids\":[[70000]]}"), FIELD("file_ids[0]") },
+	{ .name = "file id a bool", INITIATE("{\"file_ids\":[70000,true]}"), FIELD("file_ids[1]") },
+	{ .name = "file id null", INITIATE("{\"file_ids\":[70000,null]}"), FIELD("file_ids[1]") },
+	{ .name = "callbackUrl a number", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":42}"), FIELD("callbackUrl") },
+	{ .name = "callbackUrl an object", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":{}}"), FIELD("callbackUrl") },
+	{ .name = "callbackUrl javascript:", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":\"javascript:alert(1)\"}"), FIELD("callbackUrl") },
+	{ .name = "callbackUrl with CRLF", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":\"http://x/\\r\\nX-Injected: 1\"}"), FIELD("callbackUrl") },
+	{ .name = "callbackUrl over 2048 bytes", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":\"http://x/{a:2048}\"}"), FIELD("callbackUrl") },
+	/* Floats and integers beyond int64. */
+	{ .name = "exponent", INITIATE("{\"file_ids\":[7e4]}"), FIELD("file_ids[0]") },
+	{ .name = "float with zeros", INITIATE("{\"file_ids\":[70000.000]}"), FIELD("file_ids[0]") },
+	{ .name = "float overflow", INITIATE("{\"file_ids\":[1e400]}"), FIELD("file_ids[0]") },
+	{ .name = "negative zero", INITIATE("{\"file_ids\":[-0.0]}"), FIELD("file_ids[0]") },
+	{ .name = "start float", POST_JSON("/v1/download/start", "{\"file_id\":70000.5}"), FIELD("file_id") },
+	{ .name = "INT64_MAX", INITIATE("{\"file_ids\":[9223372036854775807]}"), FIELD("file_ids[0]") },
+	{ .name = "INT64_MAX + 1", INITIATE("{\"file_ids\":[9223372036854775808]}"), FIELD("file_ids[0]") },
+	{ .name = "INT64_MIN - 1", INITIATE("{\"file_ids\":[-9223372036854775809]}"), FIELD("file_ids[0]") },
+	{ .name = "2^64", INITIATE("{\"file_ids\":[18446744073709551616]}"), FIELD("file_ids[0]") },
+	{ .name = "400 digits", INITIATE("{\"file_ids\":[{9:400}]}"), FIELD("file_ids[0]") },
+	{ .name = "start INT64_MIN", POST_JSON("/v1/download/start", "{\"file_id\":-9223372036854775808}"), FIELD("file_id") },
+	/* Duplicate keys, however they are spelled. */
+	{ .name = "duplicate file_ids", INITIATE("{\"file_ids\":[70000],\"file_ids\":[70001]}"), FIELD("duplicate key") },
+	{ .name = "duplicate by escape", INITIATE("{\"file_ids\":[70000],\"file\\u005fids\":[70001]}"), FIELD("duplicate key") },
+	{ .name = "duplicate nested", INITIATE("{\"file_ids\":[70000],\"x\":{\"a\":1,\"a\":2}}"), FIELD("duplicate key") },
+	{ .name = "duplicate callbackUrl", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":\"http://a/\",\"callbackUrl\":\"http://b/\"}"), FIELD("duplicate key") },
+	/* Nesting: 64 levels are JSON like any other, 65 are not. */
+	{ .name = "nesting 65", INITIATE("{\"file_ids\":[70000],\"x\":{[:64}{]:64}}"), FIELD("nesting") },
+	{ .name = "nesting 60000", INITIATE("{[:60000}"), FIELD("nesting") },
+	{ .name = "nesting 64 is fine", POST_JSON("/v1/download/check", "{\"file_id\":70000,\"x\":{[:63}{]:63}}"), .status = { 200 } },
+	/* Invalid UTF-8. */
+	{ .name = "overlong slash", INITIATE("{\"file_ids\":[70000],\"x\":\"\xc0\xaf\"}"), BAD_JSON },
+	{ .name = "encoded surrogate", INITIATE("{\"file_ids\":[70000],\"x\":\"\xed\xa0\x80\"}"), BAD_JSON },
+	{ .name = "beyond U+10FFFF", INITIATE("{\"file_ids\":[70000],\"x\":\"\xf4\x90\x80\x80\"}"), BAD_JSON },
+	{ .name = "lone continuation", INITIATE("{\"file_ids\":[70000],\"x\":\"\x80\"}"), BAD_JSON },
+	{ .name = "sequence cut by the end", INITIATE("{\"file_ids\":[70000],\"x\":\"\xe2\x82"), BAD_JSON },
+	{ .name = "invalid in a key", INITIATE("{\"\xff\":1,\"file_ids\":[70000]}"), BAD_JSON },
+	{ .name = "Latin-1 callbackUrl", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":\"http://ex\xe4mple/\"}"), BAD_JSON },
+	/* NUL, escaped or raw. */
+	{ .name = "escaped NUL", INITIATE("{\"file_ids\":[70000],\"callbackUrl\":\"http://x/\\u0000\"}"), FIELD("u0000") },
+	{ .name = "NUL in a key", INITIATE("{\"file_ids\":[70000],\"a\0b\":1}"), FIELD("NUL") },
+	{ .name = "NUL after the object", INITIATE("{\"file_ids\":[70000]}\0"), FIELD("NUL") },
+	/* Bodies framed two ways, or not at all. */
+	{ .name = "two Content-Lengths", .raw = 1,
+	  .head = "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	          "Content-Type: application/json\r\nContent-Length: 20\r\nContent-Length: 5\r\n\r\n"
+	          ONE_JOB, FIELD("Content-Length") },
+	{ .name = "Content-Length and chunked", .raw = 1,
+	  .head = "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	          "Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+	          "14\r\n" ONE_JOB "\r\n0\r\n\r\n", FIELD("Content-Length") },
+	{ .name = "bad chunk", .raw = 1,
+	  .head = "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" ONE_JOB,
+	  MHD_REFUSES(400, 400) },
+	{ .name = "negative Content-Length", .raw = 1,
+	  .head = "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	          "Content-Type: application/json\r\nContent-Length: -1\r\n\r\n", MHD_REFUSES(400, 400) },
+	{ .name = "Content-Length over 64 bits", .raw = 1,
+	  .head = "POST /v1/download/initiate HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+	          "Content-Type: application/json\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+	  MHD_REFUSES(413, 400) },
+	{ .name = "10 MB declared", .make = declared_10mb, .status = { 413 }, .mention = "exceeds" },
+	{ .name = "10 MB chunked", .make = chunked_10mb, .status = { 413 }, .mention = "exceeds" },
+	/* Header injection, in every header octopusd echoes or reads. */
+	{ .name = "X-Request-ID with CR", .head = "GET /health HTTP/1.1\r\nX-Request-ID: a\rX-Injected: 1", .status = { 200 } },
+	{ .name = "X-Request-ID folded", .head = "GET /health HTTP/1.1\r\nX-Request-ID: a\r\n X-Injected: 1", MALFORMED },
+	{ .name = "X-Request-ID with NUL", WITH_NUL("GET /health HTTP/1.1\r\nX-Request-ID: a\0\r\nX-Injected: 1"), .status = { 200 } },
+	{ .name = "X-Request-ID 8 kB", .head = "GET /health HTTP/1.1\r\nX-Request-ID: {a:8192}", .status = { 200 } },
+	{ .name = "X-Request-ID encoded CRLF", .head = "GET /health HTTP/1.1\r\nX-Request-ID: a%0d%0aX-Injected:%201", .status = { 200 } },
+	{ .name = "Origin with CR", .head = "GET /health HTTP/1.1\r\nOrigin: https://a.example\rX-Injected: 1", .status = { 200 } },
+	{ .name = "Origin folded", .head = "GET /health HTTP/1.1\r\nOrigin: https://a.example\r\n X-Injected: 1", MALFORMED },
+	{ .name = "Origin with NUL", WITH_NUL("GET /health HTTP/1.1\r\nOrigin: https://a.example\0\r\nX-Injected: 1"), .status = { 200 } },
+	{ .name = "Origin 8 kB", .head = "GET /health HTTP/1.1\r\nOrigin: https://{a:8192}.example", .status = { 200 } },
+	{ .name = "Idempotency-Key with CR", .head = INITIATE_WITH("Idempotency-Key: k\rX-Injected: 1"), BODY(ONE_JOB), FIELD("idempotency key") },
+	{ .name = "Idempotency-Key folded", .head = INITIATE_WITH("Idempotency-Key: k\r\n X-Injected: 1"), BODY(ONE_JOB), MALFORMED },
+	{ .name = "Idempotency-Key with NUL", WITH_NUL(INITIATE_WITH("Idempotency-Key: \0X-Injected: 1")), BODY(ONE_JOB), FIELD("idempotency key") },
+	{ .name = "Idempotency-Key 300 bytes", .head = INITIATE_WITH("Idempotency-Key: {k:300}"), BODY(ONE_JOB), FIELD("idempotency key") },
+	{ .name = "Last-Event-ID with CR", .head = "GET /v1/download/{job}/events HTTP/1.1\r\nLast-Event-ID: 1\rX-Injected: 1", FIELD("Last-Event-ID") },
+	{ .name = "Last-Event-ID folded", .head = "GET /v1/download/{job}/events HTTP/1.1\r\nLast-Event-ID: 1\r\n X-Injected: 1", MALFORMED },
+	{ .name = "Last-Event-ID with NUL", WITH_NUL("GET /v1/download/{job}/events HTTP/1.1\r\nLast-Event-ID: \0\r\nX-Injected: 1"), .status = { 200 } },
+	{ .name = "Last-Event-ID 8 kB", .head = "GET /v1/download/{job}/events HTTP/1.1\r\nLast-Event-ID: {9:8192}", FIELD("Last-Event-ID") },
+	{ .name = "Last-Event-ID 2^64", .head = "GET /v1/download/{job}/events HTTP/1.1\r\nLast-Event-ID: 18446744073709551616", FIELD("Last-Event-ID") },
+	{ .name = "Host with CR", .head = "GET /v1/download/status/{job} HTTP/1.1\r\nHost: evil.example\rX-Injected: 1", .status = { 200 } },
+	{ .name = "Host with a path", .head = "GET /v1/download/status/{job} HTTP/1.1\r\nHost: evil.example/../../", .status = { 200 } },
+	{ .name = "traceparent with CR", .head = "GET /health HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\rX-Injected: 1", .status = { 200 } },
+	{ .name = "a name with a space", .head = "GET /health HTTP/1.1\r\nX-Bad Name: 1", MALFORMED },
+	{ .name = "a line without a colon", .head = "GET /health HTTP/1.1\r\nX-Injected", MHD_REFUSES(400, 400) },
+	/* Oversized headers: libmicrohttpd refuses them from its buffers. */
+	{ .name = "one 64 kB header", .head = "GET /health HTTP/1.1\r\nX-Big: {a:65536}", MHD_REFUSES(431, 400) },
+	{ .name = "3000 headers", .make = many_headers, MHD_REFUSES(431, 400) },
+	{ .name = "20 kB path", .head = "GET /v1/download/status/{a:20000} HTTP/1.1", .status = { 404 }, .mention = "No route" },
+	/* Path traversal in /v1/files/<key>, signed with the daemon's own
+	 * secret: only the key check stands in the way. */
+	{ .name = "files ../", .head = "GET /v1/files/../outside.txt?{sig} HTTP/1.1", .sign = "../outside.txt", REFUSED },
+	{ .name = "files %2e%2e/", .head = "GET /v1/files/%2e%2e/outside.txt?{sig} HTTP/1.1", .sign = "../outside.txt", REFUSED },
+	{ .name = "files %2e%2e%2f", .head = "GET /v1/files/%2e%2e%2foutside.txt?{sig} HTTP/1.1", .sign = "../outside.txt", REFUSED },
+	{ .name = "files inner ..%2f", .head = "GET /v1/files/downloads/..%2f..%2foutside.txt?{sig} HTTP/1.1", .sign = "downloads/../../outside.txt", REFUSED },
+	{ .name = "files backslashes", .head = "GET /v1/files/..%5c..%5coutside.txt?{sig} HTTP/1.1", .sign = "..\\..\\outside.txt", REFUSED },
+	{ .name = "files absolute", .head = "GET /v1/files//etc/passwd?{sig} HTTP/1.1", .sign = "/etc/passwd", REFUSED },
+	{ .name = "files absolute encoded", .head = "GET /v1/files/%2fetc%2fpasswd?{sig} HTTP/1.1", .sign = "/etc/passwd", REFUSED },
+	{ .name = "files hidden", .head = "GET /v1/files/.url-secret?{sig} HTTP/1.1", .sign = ".url-secret", REFUSED },
+	{ .name = "files encoded NUL", .head = "GET /v1/files/downloads/70300.zip%00/../../../outside.txt?expires=9999999999&signature={0:64} HTTP/1.1", REFUSED },
+	{ .name = "files 300-byte segment", .head = "GET /v1/files/downloads/{a:300}?{sig} HTTP/1.1", .sign = "downloads/{a:300}", REFUSED },
+	{ .name = "files 2000-byte key", .head = "GET /v1/files/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}?{sig} HTTP/1.1", .sign = "{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}/{a:200}", REFUSED },
+	/* ... and in jobId and fileId. */
+	{ .name = "status ../", .head = "GET /v1/download/status/..%2f..%2fetc%2fpasswd HTTP/1.1", REFUSED },
+	{ .name = "status ..", .head = "GET /v1/download/status/%2e%2e HTTP/1.1", REFUSED },
+	{ .name = "status backslashes", .head = "GET /v1/download/status/..\\..\\etc HTTP/1.1", REFUSED },
+	{ .name = "status encoded NUL", .head = "GET /v1/download/status/%00../../etc/passwd HTTP/1.1", REFUSED },
+	{ .name = "status absolute", .head = "GET /v1/download/status//etc/passwd HTTP/1.1", REFUSED },
+	{ .name = "status long segment", .head = "GET /v1/download/status/{a:5000} HTTP/1.1", REFUSED },
+	{ .name = "cancel ../", .head = "DELETE /v1/download/%2e%2e%2f%2e%2e HTTP/1.1", REFUSED },
+	{ .name = "events ../", .head = "GET /v1/download/..%2f..%2f/events HTTP/1.1", REFUSED },
+	{ .name = "file ../", .head = "GET /v1/download/{job}/files/..%2f..%2foutside.txt HTTP/1.1", REFUSED },
+	{ .name = "file ..", .head = "GET /v1/download/{job}/files/%2e%2e HTTP/1.1", REFUSED },
+	{ .name = "file absolute", .head = "GET /v1/download/{job}/files//etc/passwd HTTP/1.1", REFUSED },
+	{ .name = "file hex", .head = "GET /v1/download/{job}/files/0x11248 HTTP/1.1", REFUSED },
+	{ .name = "file negative", .head = "GET /v1/download/{job}/files/-70300 HTTP/1.1", REFUSED },
+	{ .name = "file long segment", .head = "GET /v1/download/{job}/files/{7:5000} HTTP/1.1", REFUSED },
+	{ .name = "job id ../ with a file", .head = "GET /v1/download/..%2f{job}/files/70300 HTTP/1.1", REFUSED },
+	{ .name = "absolute-form target", .head = "GET http://evil.example/../../etc/passwd HTTP/1.1", REFUSED },
+};
+
+/* The echoed X-Request-ID can carry nothing into a header or a log. */
+static void assert_request_id_sane(const reply *r)
+{
+	char id[256];
+
+	if (!header(r, "X-Request-ID", id, sizeof(id)))
+		return;
+	ck_assert_msg(strlen(id) >= 1 && strlen(id) <= 128 &&
+	              strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	                      strlen(id), "X-Request-ID %s", id);
+}
+
+/* Each hostile request gets an answer from the allowed set (octopusd's
+ * JSON error where octopusd answers), the connection is closed, no
+ * header is injected, nothing outside the store is shown, the daemon
+ * still answers /health, and nothing was written anywhere. */
+START_TEST(hostile_requests_get_defined_answers_and_change_nothing)
+{
+	const hostile *c = &hostiles[_i];
+	char *before = store_snapshot(&hostile_daemon), *after, *req, *raw, v[64];
+	size_t req_len, raw_len, i;
+	int closed, allowed = 0;
+	reply r;
+
+	req = hostile_request(c, &req_len);
+	raw = raw_request(hostile_daemon.port, req, req_len, &raw_len, &closed);
+	reply_from_raw(raw, raw_len, &r);
+	for (i = 0; i < 3; i++)
+		allowed |= c->status[i] != 0 && r.status == c->status[i];
+	ck_assert_msg(allowed, "%s: status %ld: %.400s", c->name, r.status, raw);
+	ck_assert_msg(closed, "%s: the connection stayed open", c->name);
+	if (c->mention)
+		assert_error(&r, r.status, c->mention);
+	ck_assert_msg(!header(&r, "X-Injected", v, sizeof(v)), "%s: injected:\n%s", c->name, r.headers);
+	assert_request_id_sane(&r);
+	ck_assert_msg(!memmem(raw, raw_len, OUTSIDE_TEXT, strlen(OUTSIDE_TEXT)) &&
+	              !memmem(raw, raw_len, "root:x:0:0", 10), "%s: showed a file: %s", c->name, raw);
+	reply_free(&r);
+	request(&hostile_daemon, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_msg(r.status == 200, "%s: /health then said %ld", c->name, r.status);
+	reply_free(&r);
+	after = store_snapshot(&hostile_daemon);
+	ck_assert_msg(strcmp(before, after) == 0, "%s wrote to storage:\nbefore:\n%s\nafter:\n%s",
+	              c->name, before, after);
+	free(after);
+	free(before);
+	free(raw);
+	free(req);
+}
+END_TEST
+
+/* ---- slow clients and too many -------------------------------------------------- */
+
+/* How a slow client sends: `burst` bytes at once, then the rest one byte
+ * every `gap_ms` (the pace is what is under test, not a wait). */
+typedef struct {
+	const char *name;
+	const char *request;
+	size_t burst;
+	int gap_ms;
+} slow_client;
+
+#define THROUGH_HEADERS ((size_t)-1) /* a burst of the whole header block */
+
+#define SLOW_HEADERS \
+	"GET /health HTTP/1.1\r\nHost: test\r\nX-Pad: " \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"\r\n\r\n"
+
+static const slow_client slow_clients[] = {
+	/* Slowloris: every byte comes before the idle timeout (1 s), so only
+	 * a bound on the whole request can end it. */
+	{ "headers, a byte every 200 ms", SLOW_HEADERS, 0, 200 },
+	{ "headers, a byte every 1500 ms", SLOW_HEADERS, 0, 1500 },
+	{ "body, a byte every 200 ms",
+	  "POST /v1/download/check HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+	  "Content-Length: 1000\r\n\r\n{\"file_id\":70000,\"pad\":\""
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	  THROUGH_HEADERS, 200 },
+};
+
+/* The slow client, in a child process: says "connected", sends, and
+ * reports "cut N" when the server closes the connection after N bytes,
+ * "answered <status line>" if it answers, or "sent" if it took it all. */
+static pid_t slow_client_start(int port, const slow_client *c, int report)
+{
+	size_t i, len = strlen(c->request), burst = c->burst;
+	struct sockaddr_in sa;
+	pid_t pid = fork();
+	int fd;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		_exit(1);
+	dprintf(report, "connected\n");
+	if (burst == THROUGH_HEADERS)
+		burst = (size_t)(strstr(c->request, "\r\n\r\n") + 4 - c->request);
+	if (send(fd, c->request, burst, MSG_NOSIGNAL) != (ssize_t)burst)
+		_exit(1);
+	for (i = burst; i < len; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		char answer[13] = "";
+		ssize_t n;
+		if (send(fd, c->request + i, 1, MSG_NOSIGNAL) != 1) {
+			dprintf(report, "cut %zu\n", i);
+			_exit(0);
+		}
+		if (poll(&p, 1, c->gap_ms) <= 0)
+			continue;
+		n = recv(fd, answer, 12, 0);
+		if (n <= 0)
+			dprintf(report, "cut %zu\n", i + 1);
+		else
+			dprintf(report, "answered %.12s\n", answer);
+		_exit(0);
+	}
+	dprintf(report, "sent\n");
+	_exit(0);
+}
+
+/* A client that sends its request slower than REQUEST_TIMEOUT_MS allows
+ * is cut, however it paces its bytes, while other clients are served. */
+START_TEST(slow_requests_are_cut_while_others_are_served)
+{
+	static const char *const env[] = { "REQUEST_TIMEOUT_MS=1000", NULL };
+	const slow_client *c = &slow_clients[_i];
+	uint64_t until;
+	daemon_proc d = { 0 };
+	char line[64];
+	int fd[2], served = 0, got, status;
+	pid_t client;
+	reply r;
+
+	daemon_start(&d, env, NULL);
+	ck_assert_int_eq(pipe(fd), 0);
+	client = slow_client_start(d.port, c, fd[1]);
+	close(fd[1]);
+	ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 10000), 0);
+	ck_assert_str_eq(line, "connected");
+	/* Other clients meanwhile: each /health is answered, until the slow
+	 * one reports (bounded well above the 1 s timeout). */
+	until = mono_ms() + 20000;
+	while ((got = read_line(fd[0], line, sizeof(line), 100)) < 0) {
+		ck_assert_msg(mono_ms() < until, "%s: still connected after 20 s", c->name);
+		request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		reply_free(&r);
+		served++;
+	}
+	ck_assert_msg(strncmp(line, "cut ", 4) == 0 || strcmp(line, "answered HTTP/1.1 408") == 0,
+	              "%s: %s", c->name, line);
+	ck_assert_int_ge(served, 1);
+	close(fd[0]);
+	waitpid(client, &status, 0);
+	request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* One GET /health on an open keep-alive connection: 1 when answered 200,
+ * 0 when the server closed it unanswered, -1 when nothing came in 10 s. */
+static int health_on(int fd)
+{
+	static const char req[] = "GET /health HTTP/1.1\r\nHost: test\r\n\r\n";
+	struct timeval tv = { 10, 0 };
+	char buf[4096];
+	size_t used = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0)
+		return 0;
+	for (;;) {
+		ssize_t n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+		if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+			return 0;
+		if (n < 0)
+			return -1;
+		used += (size_t)n;
+		buf[used] = '\0';
+		if (strstr(buf, "\r\n\r\n") && buf[used - 1] == '}')
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 1 : 0;
+		if (used == sizeof(buf) - 1)
+			return 0;
+	}
+}
+
+#define CONNECTION_LIMIT 20
+
+/* OCTO_MAX_CONNECTIONS held open: more clients are closed at once (not
+ * left hanging with no answer), the daemon stays up, and once the held
+ * connections close it serves a full set again. */
+START_TEST(connections_over_the_limit_are_closed_and_service_returns)
+{
+	static const char *const env[] = { "OCTO_MAX_CONNECTIONS=20", NULL };
+	int held[CONNECTION_LIMIT], i, answer = 0, status;
+	uint64_t until;
+	daemon_proc d = { 0 };
+
+	daemon_start(&d, env, NULL);
+	for (i = 0; i < CONNECTION_LIMIT; i++) {
+		held[i] = connect_port(d.port);
+		ck_assert_msg(health_on(held[i]) == 1, "connection %d of %d was not served", i + 1,
+		              CONNECTION_LIMIT);
+	}
+	for (i = 0; i < 5; i++) {
+		int extra = connect_port(d.port);
+		answer = health_on(extra);
+		close(extra);
+		ck_assert_msg(answer == 0, "connection %d over the limit: %s", i + 1,
+		              answer > 0 ? "served" : "left hanging");
+	}
+	ck_assert_int_eq(waitpid(d.pid, &status, WNOHANG), 0); /* still up */
+	for (i = 0; i < CONNECTION_LIMIT; i++)
+		close(held[i]);
+	/* The daemon learns of the closes as it reads them: try until one
+	 * connection is served (bounded), then a full set again. */
+	until = mono_ms() + 10000;
+	do {
+		int fd = connect_port(d.port);
+		answer = health_on(fd);
+		close(fd);
+		ck_assert_msg(answer == 1 || mono_ms() < until, "not served again after the closes");
+		if (answer != 1)
+			pause_ms(20);
+	} while (answer != 1);
+	until = mono_ms() + 10000;
+	for (i = 0; i < CONNECTION_LIMIT; i++) {
+		held[i] = connect_port(d.port);
+		answer = health_on(held[i]);
+		if (answer != 1 && mono_ms() < until) { /* a close not yet seen */
+			close(held[i--]);
+			pause_ms(20);
+			continue;
+		}
+		ck_assert_msg(answer == 1, "connection %d of a new set was not served", i + 1);
+	}
+	for (i = 0; i < CONNECTION_LIMIT; i++)
+		close(held[i]);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ---- faults ------------------------------------------------------------------- */
+
+static int started(const octo_json *doc)
+{
+	return strcmp(str_member(doc, "status"), "queued") != 0;
+}
+
+static int all_completed(const daemon_proc *d, char (*ids)[37], int n, int files_each)
+{
+	int i, attempts = 0;
+
+	for (i = 0; i < n; i++) {
+		octo_json *doc = await_job(d, ids[i], finished);
+		const octo_json_value *files = member(doc, "files");
+		size_t f;
+		ck_assert_msg(strcmp(str_member(doc, "status"), "completed") == 0, "job %s ended %s",
+		              ids[i], str_member(doc, "status"));
+		ck_assert_int_eq(int_member(doc, "completedFileIds"), files_each);
+		for (f = 0; f < octo_json_size(files); f++) {
+			int64_t a = 0;
+			octo_json_int(octo_json_get(octo_json_at(files, f), "attempts"), &a);
+			attempts += (int)a;
+		}
+		octo_json_free(doc);
+	}
+	return attempts;
+}
+
+/* Storage goes away while files are being prepared (the S3 server stops,
+ * or the data directory vanishes): /health says 503, attempts fail and are
+ * retried, and when storage is back every job completes, none lost. */
+START_TEST(jobs_wait_out_a_storage_outage_and_complete)
+{
+	char log_env[320], log_path[300], ids[4][37];
+	const char *env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=500", "DOWNLOAD_DELAY_MAX_MS=800", "OCTO_WORKERS=2",
+		"OCTO_MAX_ATTEMPTS=20", "OCTO_HEALTH_CACHE_MS=0", log_env, NULL
+	};
+	daemon_proc d = { 0 };
+	int i, attempts;
+
+	tu_mkdtemp(d.dir);
+	d.keep_dir = 1;
+	snprintf(log_path, sizeof(log_path), "%s/octopusd.log", d.dir);
+	snprintf(log_env, sizeof(log_env), "LOG_FILE=%s", log_path);
+	daemon_start(&d, env, NULL);
+	for (i = 0; i < 4; i++) { /* 8 files, 2 at a time: seconds of work */
+		char body[64];
+		snprintf(body, sizeof(body), "{\"file_ids\":[%d,%d]}", 70500 + 2 * i, 70501 + 2 * i);
+		initiate(&d, body, ids[i]);
+	}
+	octo_json_free(await_job(&d, ids[0], started));
+	break_storage(&d, 1);
+	await_health(&d, 503);
+	ck_assert_msg(await_in_file(log_path, "File attempt failed", 30000),
+	              "no attempt failed while storage was down");
+	break_storage(&d, 0);
+	await_health(&d, 200);
+	attempts = all_completed(&d, ids, 4, 2);
+	ck_assert_msg(attempts > 8, "%d attempts for 8 files: none was retried", attempts);
+	for (i = 0; i < 4; i++) /* and the records say so, once written */
+		await_record_completed(&d, ids[i]);
+	fprintf(stderr, "storage outage: 8 files, %d attempts, all completed\n", attempts);
+	d.keep_dir = 0;
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+#ifndef OCTO_E2E_S3
+/* Every record under `dir`/jobs parses; returns how many there are. */
+static int records_parse(const char *data)
+{
+	char dir[320], path[700];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/jobs", data);
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		octo_json *doc = NULL;
+		size_t len;
+		char *text;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		text = slurp(path, &len);
+		ck_assert_msg(octo_json_parse(&doc, text, len) == 0, "record %s: %s", e->d_name,
+		              octo_error_last());
+		octo_json_free(doc);
+		free(text);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int entries_in(const char *dir)
+{
+	struct dirent *e;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* The embedded store on a small tmpfs, filled to the last byte: initiate
+ * and start get 507 in the error shape, no partial record or temporary
+ * file is left, and with space freed the service works again. Needs
+ * mount(2) (root in a container that allows it); skipped otherwise. */
+START_TEST(a_full_disk_gets_507_and_leaves_no_partial_record)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=20", NULL
+	};
+	static char block[65536];
+	char data[300], fill[320], tmp[320], job_id[37];
+	daemon_proc d = { 0 };
+	octo_json *doc;
+	ssize_t n;
+	reply r;
+	int fd;
+
+	tu_mkdtemp(d.dir);
+	snprintf(data, sizeof(data), "%s/data", d.dir);
+	ck_assert_int_eq(mkdir(data, 0750), 0);
+	if (mount("tmpfs", data, "tmpfs", 0, "size=4m,mode=0750") != 0) {
+		fprintf(stderr, "a_full_disk_gets_507_and_leaves_no_partial_record: SKIPPED, "
+		                "cannot mount a tmpfs here (%s)\n", strerror(errno));
+		tu_rmtree(d.dir);
+		return;
+	}
+	d.keep_dir = 1;
+	daemon_start(&d, env, NULL);
+	initiate(&d, "{\"file_ids\":[70600]}", job_id);
+	octo_json_free(await_job(&d, job_id, finished));
+
+	snprintf(fill, sizeof(fill), "%s/.fill", data); /* no key names it */
+	fd = open(fill, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	while ((n = write(fd, block, sizeof(block))) > 0)
+		;
+	while ((n = write(fd, block, 1)) > 0)
+		;
+	ck_assert_int_eq(errno, ENOSPC);
+	close(fd);
+
+	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70601]}", &r);
+	assert_error(&r, 507, "full");
+	reply_free(&r);
+	post_json(&d, "/v1/download/start", "{\"file_id\":70602}", &r);
+	assert_error(&r, 507, "full");
+	reply_free(&r);
+	ck_assert_int_eq(records_parse(data), 1); /* the first job's, whole */
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", data);
+	ck_assert_int_eq(entries_in(tmp), 0);
+
+	ck_assert_int_eq(unlink(fill), 0);
+	initiate(&d, "{\"file_ids\":[70601]}", job_id);
+	doc = await_job(&d, job_id, finished);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	octo_json_free(doc);
+	ck_assert_int_eq(records_parse(data), 2);
+	ck_assert_int_eq(daemon_term(&d), 0);
+	ck_assert_int_eq(umount2(data, MNT_DETACH), 0);
+	tu_rmtree(d.dir);
+}
+END_TEST
+#endif
+
+/* A record of `n` files: more than a job may have. */
+static char *huge_record(size_t n, size_t *len)
+{
+	text_buf b = { 0 };
+	size_t i;
+
+	tb_printf(&b, "{\"version\":2,\"jobId\":\"5e0c5b0e-0000-4000-8000-000000000001\","
+	              "\"status\":\"queued\",\"createdAt\":\"2026-01-01T00:00:00.000Z\",\"files\":[");
+	for (i = 0; i < n; i++)
+		tb_printf(&b, "%s{\"file_id\":%zu,\"status\":\"pending\"}", i ? "," : "",
+		          70700 + i % 1000);
+	tb_printf(&b, "]}");
+	*len = b.len;
+	return b.s;
+}
+
+/* Records no job can come from, each logged by name at start and
+ * skipped; the jobs beside them resume and finish. */
+START_TEST(corrupt_job_records_are_skipped_by_name_and_the_rest_resume)
+{
+	static const char *const slow[] = {
+		"DOWNLOAD_DELAY_MIN_MS=600000", "DOWNLOAD_DELAY_MAX_MS=600000", NULL
+	};
+	struct {
+		const char *key;
+		char *text;
+		size_t len;
+	} bad[9];
+	char log_env[320], log_path[300], ids[2][37], *good, *log, want[256], *line;
+	const char *fast[] = { "DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=50", log_env, NULL };
+	daemon_proc d = { 0 };
+	octo_store *store;
+	size_t good_len, i, n = 0;
+	char skipped[64];
+
+	daemon_start(&d, slow, NULL);
+	initiate(&d, "{\"file_ids\":[70650,70651]}", ids[0]);
+	initiate(&d, "{\"file_ids\":[70652]}", ids[1]);
+	daemon_crash(&d);
+
+	store = daemon_store(&d);
+	snprintf(want, sizeof(want), "jobs/%s.json", ids[0]);
+	ck_assert_int_eq(octo_store_get(store, want, &good, &good_len), 0);
+	bad[n].key = "jobs/garbage.json";
+	bad[n].text = copy_bytes("\x00\xff\xfe{\"version\":2\x80\x01garbage", 25);
+	bad[n++].len = 25;
+	bad[n].key = "jobs/truncated.json";
+	bad[n].text = copy_bytes(good, good_len / 2);
+	bad[n++].len = good_len / 2;
+	bad[n].key = "jobs/array.json";
+	bad[n].text = copy_bytes("[1,2,3]", 7);
+	bad[n++].len = 7;
+	bad[n].key = "jobs/wrong-types.json";
+	bad[n].text = strdup("{\"version\":2,\"jobId\":5,\"status\":[],\"files\":\"all\"}");
+	bad[n].len = strlen(bad[n].text);
+	n++;
+	bad[n].key = "jobs/no-files.json";
+	bad[n].text = strdup("{\"version\":2,\"jobId\":\"5e0c5b0e-0000-4000-8000-000000000002\","
+	                     "\"status\":\"queued\",\"createdAt\":\"2026-01-01T00:00:00.000Z\","
+	                     "\"files\":[]}");
+	bad[n].len = strlen(bad[n].text);
+	n++;
+	bad[n].key = "jobs/huge.json";
+	bad[n].text = huge_record(20000, &bad[n].len); /* 20 times the limit */
+	n++;
+	bad[n].key = "jobs/deep.json";
+	bad[n].text = malloc(100000);
+	memset(bad[n].text, '[', 100000);
+	bad[n++].len = 100000;
+	bad[n].key = "jobs/empty.json";
+	bad[n].text = strdup("");
+	bad[n++].len = 0;
+	bad[n].key = "jobs/copy.json"; /* a whole record, but of another job */
+	bad[n].text = copy_bytes(good, good_len);
+	bad[n++].len = good_len;
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(octo_store_put(store, bad[i].key, bad[i].text, bad[i].len), 0);
+	octo_store_free(store);
+	octo_free(good);
+
+	snprintf(log_path, sizeof(log_path), "%s/octopusd.log", d.dir);
+	snprintf(log_env, sizeof(log_env), "LOG_FILE=%s", log_path);
+	daemon_start(&d, fast, NULL);
+	ck_assert(await_in_file(log_path, "Job engine started", 30000));
+	log = slurp(log_path, NULL);
+	for (i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "\"key\":\"%s\"", bad[i].key);
+		line = strstr(log, want);
+		ck_assert_msg(line != NULL, "no log line names %s:\n%s", bad[i].key, log);
+		while (line > log && line[-1] != '\n')
+			line--;
+		ck_assert_msg(strstr(line, "\"level\":\"error\"") < strchr(line, '\n') &&
+		              strstr(line, "Skipped a job record") < strchr(line, '\n'),
+		              "%.300s", line);
+		free(bad[i].text);
+	}
+	snprintf(skipped, sizeof(skipped), "\"records_skipped\":%zu", n);
+	ck_assert_msg(strstr(log, skipped) != NULL, "want %s in:\n%s", skipped, log);
+	free(log);
+	all_completed(&d, ids, 1, 2);
+	all_completed(&d, ids + 1, 1, 1);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Takes each delivery and never answers. Reports "accepted" when a
+ * delivery is in, "closed" when octopusd hangs up on it. */
+static pid_t silent_receiver(int *port, int report)
+{
+	int lfd = listen_loopback(port);
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		const char *body;
+		char *req = read_request(fd, &body), sink[256];
+		dprintf(report, "accepted %s\n", strstr(body, "\"jobId\"") ? "delivery" : "other");
+		while (recv(fd, sink, sizeof(sink), 0) > 0)
+			; /* no answer, ever: only octopusd can end this */
+		dprintf(report, "closed\n");
+		close(fd);
+		free(req);
+	}
+}
+
+static int two_webhook_attempts(const octo_json *doc)
+{
+	int64_t attempts = 0;
+
+	octo_json_int(octo_json_get(octo_json_get(octo_json_root(doc), "webhook"), "attempts"),
+	              &attempts);
+	return attempts >= 2;
+}
+
+/* A receiver that accepts and never answers: each attempt ends on
+ * octopusd's side (its timeout: the receiver never would), the status
+ * shows the failed attempts, and the service answers meanwhile. */
+START_TEST(a_receiver_that_never_answers_costs_one_timeout_per_attempt)
+{
+	static const char *const env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=50",
+		"OCTO_WEBHOOK_SECRET=" WEBHOOK_SECRET, "OCTO_WEBHOOK_TIMEOUT_MS=500",
+		"OCTO_WEBHOOK_MAX_ATTEMPTS=2", NULL
+	};
+	const char *error = NULL;
+	char job_id[37], body[160], line[64];
+	const octo_json_value *wh;
+	daemon_proc d = { 0 };
+	int port, fd[2], i, delivered = 1;
+	octo_json *doc;
+	pid_t receiver;
+	reply r;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	receiver = silent_receiver(&port, fd[1]);
+	close(fd[1]);
+	daemon_start(&d, env, NULL);
+	snprintf(body, sizeof(body), "{\"file_ids\":[70680],\"callbackUrl\":\"http://127.0.0.1:%d/h\"}",
+	         port);
+	initiate(&d, body, job_id);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 30000), 0);
+		ck_assert_str_eq(line, "accepted delivery");
+		/* The delivery hangs: everything else is answered. */
+		request(&d, "GET", "/health", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		reply_free(&r);
+		octo_json_free(job_status(&d, job_id));
+		ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 30000), 0);
+		ck_assert_str_eq(line, "closed");
+	}
+	doc = await_job(&d, job_id, two_webhook_attempts);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	wh = member(doc, "webhook");
+	octo_json_bool(octo_json_get(wh, "delivered"), &delivered);
+	ck_assert_int_eq(delivered, 0);
+	ck_assert_int_eq(octo_json_string(octo_json_get(wh, "lastError"), &error), 0);
+	ck_assert_msg(strstr(error, "Timeout") != NULL, "lastError %s", error);
+	octo_json_free(doc);
+	close(fd[0]);
+	kill(receiver, SIGKILL);
+	waitpid(receiver, NULL, 0);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ---- secrets ------------------------------------------------------------------ */
+
+#define URL_SECRET_VALUE "url-secret-VALUE-never-logged-0123456789"
+#define WRONG_S3_SECRET "s3-secret-VALUE-never-logged-wrong-one"
+
+/* Reads a daemon's stderr to its end, in a thread: at LOG_LEVEL=debug it
+ * says more than a pipe holds. */
+typedef struct {
+	int fd;
+	text_buf text;
+	pthread_t thread;
+} log_drain;
+
+static void *drain_main(void *arg)
+{
+	log_drain *l = arg;
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(l->fd, buf, sizeof(buf))) > 0)
+		tb_add(&l->text, buf, (size_t)n);
+	return NULL;
+}
+
+static void drain_start(log_drain *l, daemon_proc *d)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = d->log_fd;
+	d->log_fd = -1; /* the drain closes it */
+	tb_add(&l->text, "", 0);
+	ck_assert_int_eq(pthread_create(&l->thread, NULL, drain_main, l), 0);
+}
+
+/* After the daemon exited: everything it wrote. */
+static char *drain_end(log_drain *l)
+{
+	pthread_join(l->thread, NULL);
+	close(l->fd);
+	return l->text.s;
+}
+
+static void assert_not_in(const char *log, const char *secret, const char *what)
+{
+	const char *at = strstr(log, secret);
+
+	ck_assert_msg(at == NULL, "%s is in the log:\n%.300s", what,
+	              at && (size_t)(at - log) > 150 ? at - 150 : log);
+}
+
+/* With every secret set and LOG_LEVEL=debug, a run that signs URLs,
+ * delivers a webhook (after a failed attempt) and sees storage fail
+ * writes none of them to the log. */
+START_TEST(secrets_never_reach_the_log)
+{
+	static const char *const env[] = {
+		"LOG_LEVEL=debug", "OCTO_WEBHOOK_SECRET=" WEBHOOK_KEY,
+		"OCTO_URL_SECRET=" URL_SECRET_VALUE, "DOWNLOAD_DELAY_MIN_MS=10",
+		"DOWNLOAD_DELAY_MAX_MS=50", "OCTO_HEALTH_CACHE_MS=0", NULL
+	};
+	char job_id[37], body[160], line[128], path[160], *log;
+	const char *url = NULL;
+	daemon_proc d = { 0 };
+	int port, fd[2], i;
+	log_drain drain;
+	octo_json *doc;
+	pid_t receiver;
+	reply r, f;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	receiver = webhook_receiver(&port, fd[1]);
+	close(fd[1]);
+	daemon_start_logged(&d, env, NULL, 1);
+	drain_start(&drain, &d);
+	snprintf(body, sizeof(body), "{\"file_ids\":[70690],\"callbackUrl\":\"http://127.0.0.1:%d/h\"}",
+	         port);
+	initiate(&d, body, job_id);
+	for (i = 0; i < 2; i++) { /* answered 500, then 200 */
+		ck_assert_int_gt(read_line(fd[0], line, sizeof(line), 30000), 0);
+		ck_assert_str_eq(line, "signed completed");
+	}
+	close(fd[0]);
+	waitpid(receiver, NULL, 0);
+	doc = await_job(&d, job_id, webhook_delivered);
+	ck_assert_int_eq(octo_json_string(octo_json_get(octo_json_at(member(doc, "files"), 0),
+	                                                "downloadUrl"), &url), 0);
+	ck_assert_int_eq(fetch(url, &f), 200); /* a URL signed with the secret */
+	reply_free(&f);
+	octo_json_free(doc);
+	snprintf(path, sizeof(path), "/v1/download/%s/files/70690", job_id);
+	request(&d, "GET", path, NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 302);
+	reply_free(&r);
+	request(&d, "GET", "/v1/files/downloads/70690.zip?expires=9999999999&signature=00", NULL,
+	        NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 403);
+	reply_free(&r);
+	post_json(&d, "/v1/download/start", "{\"file_id\":70691}", &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	/* Storage calls that fail. */
+	break_storage(&d, 1);
+	await_health(&d, 503);
+	post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70692]}", &r);
+	ck_assert_int_eq(r.status, 503);
+	reply_free(&r);
+	post_json(&d, "/v1/download/check", "{\"file_id\":70692}", &r);
+	ck_assert_int_eq(r.status, 503);
+	reply_free(&r);
+	break_storage(&d, 0);
+	await_health(&d, 200);
+	ck_assert_int_eq(daemon_term(&d), 0);
+	log = drain_end(&drain);
+	ck_assert_msg(strstr(log, "\"level\":\"debug\""), "no debug line was captured:\n%s", log);
+	ck_assert_ptr_nonnull(strstr(log, "POST /v1/download/initiate 503"));
+	assert_not_in(log, WEBHOOK_KEY, "OCTO_WEBHOOK_SECRET");
+	assert_not_in(log, URL_SECRET_VALUE, "OCTO_URL_SECRET");
+#ifdef OCTO_E2E_S3
+	/* s3rver's secret is also its key id: neither may show. */
+	assert_not_in(log, TS3_SECRET_KEY, "S3_SECRET_ACCESS_KEY");
+	free(log);
+	{
+		/* Signed with a wrong secret: every S3 call fails at S3. */
+		static const char *const wrong[] = {
+			"LOG_LEVEL=debug", "S3_SECRET_ACCESS_KEY=" WRONG_S3_SECRET, "OCTO_HEALTH_CACHE_MS=0",
+			NULL
+		};
+		/* octopusd lists its jobs at start: with every S3 call refused it
+		 * may not start at all; either way it must not say the secret. */
+		int status;
+		if (daemon_launch(&d, wrong, NULL, 1, line, sizeof(line)) > 0 &&
+		    strstr(line, "listening on")) {
+			daemon_listening(&d, line);
+			drain_start(&drain, &d);
+			await_health(&d, 503);
+			post_json(&d, "/v1/download/initiate", "{\"file_ids\":[70693]}", &r);
+			ck_assert_int_eq(r.status, 503);
+			reply_free(&r);
+			ck_assert_int_eq(daemon_term(&d), 0);
+		} else {
+			drain_start(&drain, &d);
+			ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
+			ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "said: %s", line);
+		}
+		log = drain_end(&drain);
+		ck_assert_ptr_nonnull(strstr(log, "S3"));
+		assert_not_in(log, WRONG_S3_SECRET, "a wrong S3_SECRET_ACCESS_KEY");
+	}
+#endif
+	free(log);
+	tu_rmtree(d.dir);
+}
+END_TEST
+
+/* ---- crash loop ------------------------------------------------------------------ */
+
+#define CRASH_KEYS_MAX 8192
+
+/* A client that asks for one job after another, each under its own
+ * Idempotency-Key, and repeats a request until it gets an answer. */
+typedef struct {
+	char base[64];
+	pthread_mutex_t lock;
+	pthread_cond_t progress;
+	int stop;
+	unsigned acked;        /* keys 0..acked-1 have their job */
+	unsigned retries;      /* attempts lost to a dead daemon (or a 503) */
+	char failure[512];     /* an answer that was no 202 and no reason to retry */
+	char ids[CRASH_KEYS_MAX][37];
+} crash_client;
+
+/* One attempt: the status (0: no answer, a connection error) and the
+ * job id of a 202. */
+static long crash_attempt(crash_client *c, unsigned key, char job_id[37], char *said, size_t size)
+{
+	char url[128], body[64], idem[64];
+	struct curl_slist *hdrs = NULL;
+	reply r;
+	long status = 0;
+	const char *p;
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	snprintf(url, sizeof(url), "%s/v1/download/initiate", c->base);
+	snprintf(body, sizeof(body), "{\"file_ids\":[%u]}", 73000 + key % 300);
+	snprintf(idem, sizeof(idem), "Idempotency-Key: crash-loop-%u", key);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	hdrs = curl_slist_append(hdrs, idem);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	snprintf(said, size, "%ld %s", status, r.body ? r.body : "");
+	if (status == 202 && r.body && (p = strstr(r.body, "\"jobId\":\"")) != NULL)
+		snprintf(job_id, 37, "%.36s", p + 9);
+	free(r.body);
+	return status;
+}
+
+static void *crash_client_main(void *arg)
+{
+	crash_client *c = arg;
+	unsigned key;
+
+	for (key = 0; key < CRASH_KEYS_MAX; key++) {
+		char job_id[37] = "", said[256];
+		long status;
+		int stop;
+		pthread_mutex_lock(&c->lock);
+		stop = c->stop;
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			break;
+		/* A request that got no answer (the daemon died under it) may or
+		 * may not have been accepted: it is sent again under the same key
+		 * until an answer comes. If its job was accepted, the retry gets
+		 * that job back (the key is kept in its record, across restarts),
+		 * so an accepted job is never left unacknowledged nor made twice. */
+		while ((status = crash_attempt(c, key, job_id, said, sizeof(said))) != 202) {
+			if (status != 0 && status != 503) {
+				pthread_mutex_lock(&c->lock);
+				snprintf(c->failure, sizeof(c->failure), "key %u: %s", key, said);
+				c->stop = 1;
+				pthread_cond_broadcast(&c->progress);
+				pthread_mutex_unlock(&c->lock);
+				return NULL;
+			}
+			pthread_mutex_lock(&c->lock);
+			c->retries++;
+			pthread_mutex_unlock(&c->lock);
+			pause_ms(10); /* the daemon is restarting */
+		}
+		pthread_mutex_lock(&c->lock);
+		snprintf(c->ids[key], sizeof(c->ids[key]), "%s", job_id);
+		c->acked = key + 1;
+		pthread_cond_broadcast(&c->progress);
+		pthread_mutex_unlock(&c->lock);
+		pause_ms(10); /* a steady stream, not a flood */
+	}
+	return NULL;
+}
+
+/* Waits until the client has more than `past` answers (bounded). */
+static unsigned await_acks(crash_client *c, unsigned past)
+{
+	char failure[sizeof(c->failure)];
+	struct timespec until;
+	unsigned acked;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&c->lock);
+	while (c->acked <= past && !c->failure[0] &&
+	       pthread_cond_timedwait(&c->progress, &c->lock, &until) == 0)
+		;
+	acked = c->acked;
+	snprintf(failure, sizeof(failure), "%s", c->failure);
+	pthread_mutex_unlock(&c->lock);
+	ck_assert_msg(!failure[0], "the client got %s", failure);
+	ck_assert_msg(acked > past, "no job was accepted within 30 s");
+	return acked;
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+typedef struct {
+	octo_store *store;
+	crash_client *client;
+	unsigned records, final;
+	char last[OCTO_STORE_KEY_MAX + 1];
+	char *keys_seen; /* one byte per idempotency key */
+} record_check;
+
+/* Every record parses, is final, holds the key of a job the client was
+ * answered for, and no key is held twice. */
+static int check_record(const char *key, const octo_object_info *info, void *payload)
+{
+	record_check *rc = payload;
+	const char *status = "", *idem = "", *job = "";
+	octo_json *doc = NULL;
+	unsigned k;
+	size_t len;
+	char *text;
+
+	(void)info;
+	snprintf(rc->last, sizeof(rc->last), "%s", key);
+	ck_assert_int_eq(octo_store_get(rc->store, key, &text, &len), 0);
+	ck_assert_msg(octo_json_parse(&doc, text, len) == 0, "%s does not parse: %s", key,
+	              octo_error_last());
+	octo_json_string(octo_json_get(octo_json_root(doc), "status"), &status);
+	octo_json_string(octo_json_get(octo_json_root(doc), "idempotencyKey"), &idem);
+	octo_json_string(octo_json_get(octo_json_root(doc), "jobId"), &job);
+	ck_assert_msg(is_terminal(status), "%s is %s", key, status);
+	ck_assert_msg(sscanf(idem, "crash-loop-%u", &k) == 1 && k < rc->client->acked,
+	              "%s has key \"%s\": a job no client was answered for", key, idem);
+	ck_assert_msg(!rc->keys_seen[k], "key %s has two jobs", idem);
+	rc->keys_seen[k] = 1;
+	ck_assert_str_eq(job, rc->client->ids[k]);
+	rc->records++;
+	rc->final += strcmp(status, "completed") == 0;
+	octo_json_free(doc);
+	octo_free(text);
+	return 0;
+}
+
+/* Under a steady stream of initiates, octopusd is killed with SIGKILL at
+ * random points OCTO_CRASH_CYCLES times (20 unless set) and started again
+ * on the same data and port. In the end every job the client was answered
+ * 202 for exists and ends, each key has exactly one job, and every record
+ * parses. */
+START_TEST(crash_loop_loses_no_acknowledged_job)
+{
+	const char *cycles_env = getenv("OCTO_CRASH_CYCLES"), *seed_env = getenv("OCTO_CRASH_SEED");
+	int cycles = cycles_env && atoi(cycles_env) > 0 ? atoi(cycles_env) : 20, i, more = 1;
+	unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10)
+	                         : (unsigned)time(NULL) ^ (unsigned)getpid();
+	char port_env[32];
+	const char *env[] = {
+		"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=100", "OCTO_WORKERS=4",
+		"LOG_LEVEL=error", port_env, NULL
+	};
+	crash_client *c = calloc(1, sizeof(*c));
+	char (*sorted)[37];
+	daemon_proc d = { 0 };
+	record_check rc;
+	pthread_t client;
+	unsigned acked = 0, k;
+	int port;
+
+	ck_assert_ptr_nonnull(c);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before a second thread uses curl */
+	fprintf(stderr, "crash loop: %d cycles, OCTO_CRASH_SEED=%u\n", cycles, seed);
+	close(listen_loopback(&port)); /* free a moment ago: every start takes it */
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	daemon_start(&d, env, NULL);
+	snprintf(c->base, sizeof(c->base), "%s", d.base);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->progress, NULL);
+	ck_assert_int_eq(pthread_create(&client, NULL, crash_client_main, c), 0);
+	for (i = 0; i < cycles; i++) {
+		/* Each run serves some requests, then dies at a random moment:
+		 * mid-request, mid-write, mid-file. */
+		acked = await_acks(c, acked);
+		pause_ms((long)(rand_r(&seed) % 300));
+		daemon_crash(&d);
+		daemon_start(&d, env, NULL);
+	}
+	acked = await_acks(c, acked); /* the last run serves too */
+	pthread_mutex_lock(&c->lock);
+	c->stop = 1;
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(client, NULL);
+	ck_assert_msg(!c->failure[0], "the client got %s", c->failure);
+	acked = c->acked;
+
+	/* One job per key: no two keys share a job id either. */
+	sorted = malloc(acked * sizeof(*sorted));
+	memcpy(sorted, c->ids, acked * sizeof(*sorted));
+	qsort(sorted, acked, sizeof(*sorted), cmp_ids);
+	for (k = 1; k < acked; k++)
+		ck_assert_msg(strcmp(sorted[k - 1], sorted[k]) != 0, "two keys got job %s", sorted[k]);
+	free(sorted);
+	for (k = 0; k < acked; k++) /* zero lost: each exists and ends */
+		octo_json_free(await_job(&d, c->ids[k], finished));
+	ck_assert_int_eq(daemon_term(&d), 0);
+
+	memset(&rc, 0, sizeof(rc));
+	rc.store = daemon_store(&d);
+	rc.client = c;
+	rc.keys_seen = calloc(acked + 1, 1);
+	while (more)
+		ck_assert_int_eq(octo_store_list(rc.store, "jobs/", rc.last, 1000, check_record, &rc,
+		                                 &more), 0);
+	octo_store_free(rc.store);
+	ck_assert_uint_eq(rc.records, acked); /* and no job nobody was answered for */
+	fprintf(stderr, "crash loop: %d SIGKILLs, %u jobs acknowledged (%u completed, %u otherwise "
+	                "final), %u requests retried, 0 lost, 0 duplicated\n",
+	        cycles, acked, rc.final, acked - rc.final, c->retries);
+	free(rc.keys_seen);
+	pthread_cond_destroy(&c->progress);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	curl_global_cleanup();
+	tu_rmtree(d.dir);
+}
+END_TEST
+
+
 /* ---- start-up ------------------------------------------------------------ */
 
 #ifndef OCTO_E2E_S3 /* start-up checks do not depend on the store */
@@ -3557,6 +5264,43 @@ int main(void)
 		tcase_add_test(own, sigterm_answers_waiting_requests_and_exits_cleanly);
 		tcase_add_test(own, env_file_supplies_settings_the_environment_lacks);
 		suite_add_tcase(s, own);
+	}
+
+	if (octopusd_alone) {
+		TCase *bad = tcase_create("bad input");
+		TCase *slow = tcase_create("slow clients");
+		TCase *faults = tcase_create("faults");
+		TCase *crash = tcase_create("crash loop");
+
+		/* One daemon for every hostile request: each must leave it as it was. */
+		tcase_add_unchecked_fixture(bad, hostile_up, hostile_down);
+		tcase_set_timeout(bad, 60);
+		tcase_add_loop_test(bad, hostile_requests_get_defined_answers_and_change_nothing, 0,
+		                    (int)(sizeof(hostiles) / sizeof(hostiles[0])));
+		suite_add_tcase(s, bad);
+
+		tcase_add_checked_fixture(slow, storage_up, storage_down);
+		tcase_set_timeout(slow, 120);
+		tcase_add_loop_test(slow, slow_requests_are_cut_while_others_are_served, 0,
+		                    (int)(sizeof(slow_clients) / sizeof(slow_clients[0])));
+		tcase_add_test(slow, connections_over_the_limit_are_closed_and_service_returns);
+		suite_add_tcase(s, slow);
+
+		tcase_add_checked_fixture(faults, storage_up, storage_down);
+		tcase_set_timeout(faults, 180);
+		tcase_add_test(faults, jobs_wait_out_a_storage_outage_and_complete);
+#ifndef OCTO_E2E_S3
+		tcase_add_test(faults, a_full_disk_gets_507_and_leaves_no_partial_record);
+#endif
+		tcase_add_test(faults, corrupt_job_records_are_skipped_by_name_and_the_rest_resume);
+		tcase_add_test(faults, a_receiver_that_never_answers_costs_one_timeout_per_attempt);
+		tcase_add_test(faults, secrets_never_reach_the_log);
+		suite_add_tcase(s, faults);
+
+		tcase_add_checked_fixture(crash, storage_up, storage_down);
+		tcase_set_timeout(crash, 600); /* OCTO_CRASH_CYCLES may ask for many */
+		tcase_add_test(crash, crash_loop_loses_no_acknowledged_job);
+		suite_add_tcase(s, crash);
 	}
 
 #ifndef OCTO_E2E_S3

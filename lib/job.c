@@ -23,6 +23,7 @@
 #define BUCKETS 4096
 #define DURATIONS 64
 #define RECORD_VERSION 2
+#define RECORD_MAX_BYTES (4u << 20)
 #define RESTARTS_FORGIVEN 5 /* attempts cut short by restarts, beyond max_attempts */
 #define FILE_ID_MIN 10000
 #define FILE_ID_MAX 100000000
@@ -1075,6 +1076,7 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
  * its record, written on every change of state. */
 static int stored_snapshot(octo_engine *e, const char *job_id, char **json)
 {
+	octo_object_info info;
 	char key[64], *text = NULL;
 	octo_json *doc = NULL;
 	const char *id = NULL;
@@ -1084,7 +1086,9 @@ static int stored_snapshot(octo_engine *e, const char *job_id, char **json)
 	if (!job_id || !octo__uuid_shaped(job_id))
 		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id ? job_id : "");
 	snprintf(key, sizeof(key), "jobs/%s.json", job_id);
-	if (octo_store_get(e->store, key, &text, &len) < 0)
+	/* What resume would skip is no job here either. */
+	if (octo_store_head(e->store, key, &info) < 0 || info.size > RECORD_MAX_BYTES ||
+	    octo_store_get(e->store, key, &text, &len) < 0)
 		return octo__error(OCTO_ENOTFOUND, "no job %.40s", job_id);
 	ok = octo_json_parse(&doc, text, len) == 0 &&
 	     octo_json_string(octo_json_get(octo_json_root(doc), "jobId"), &id) == 0 &&
@@ -1384,9 +1388,12 @@ static int resume_one(const char *key, const octo_object_info *info, void *paylo
 	size_t len;
 	job *j = NULL;
 
-	(void)info;
 	snprintf(r->last, sizeof(r->last), "%s", key);
-	if (octo_store_get(r->e->store, key, &text, &len) == 0 &&
+	/* A record of 1000 files with long errors is well under 1 MiB; a
+	 * bigger one was not written by an engine, and reading it whole
+	 * would cost start-up time and memory for nothing. */
+	if (info->size <= RECORD_MAX_BYTES &&
+	    octo_store_get(r->e->store, key, &text, &len) == 0 &&
 	    octo_json_parse(&doc, text, len) == 0)
 		j = load_job(octo_json_root(doc));
 	octo_json_free(doc);

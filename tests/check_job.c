@@ -1984,6 +1984,31 @@ START_TEST(unreadable_records_are_skipped_and_counted)
 }
 END_TEST
 
+/* A record over 4 MiB was not written by an engine: it is skipped unread,
+ * even when it would parse. */
+START_TEST(an_oversized_record_is_skipped_unread)
+{
+	static const char head[] = "{\"version\":1,\"jobId\":\"@ID@\",\"status\":\"queued\","
+	                           "\"createdAt\":" TS ",\"fileIds\":[70398],\"pad\":\"";
+	octo_engine_options o = fast_options(1);
+	size_t pad = 5u << 20, n = strlen(head), skipped = 0;
+	char id[OCTO__UUID_LEN + 1], name[64], *tmpl = malloc(n + pad + 3);
+
+	ck_assert_ptr_nonnull(tmpl);
+	memcpy(tmpl, head, n);
+	memset(tmpl + n, 'x', pad);
+	memcpy(tmpl + n + pad, "\"}", 3);
+	ck_assert_int_eq(octo__uuid4(id), 0);
+	snprintf(name, sizeof(name), "%s.json", id);
+	put_job(name, tmpl, id);
+	free(tmpl);
+	start_engine(&o, &skipped);
+	ck_assert_uint_eq(skipped, 1);
+	ck_assert_ptr_null(snapshot_doc(id)); /* nor read through from storage */
+	ck_assert_uint_eq(logged(70398).calls, 0);
+}
+END_TEST
+
 START_TEST(a_version_1_record_is_resumed_and_completes)
 {
 	static const char v1[] = "{\"version\":1,\"jobId\":\"@ID@\",\"status\":\"queued\","
@@ -2529,6 +2554,7 @@ int main(void)
 	tcase_add_test(tc, a_resumed_job_keeps_the_files_it_had_settled);
 	tcase_add_test(tc, unreadable_records_are_skipped_and_counted);
 	tcase_add_test(tc, a_version_1_record_is_resumed_and_completes);
+	tcase_add_test(tc, an_oversized_record_is_skipped_unread);
 	tcase_add_test(tc, more_records_than_one_listing_page_are_all_loaded);
 	suite_add_tcase(s, tc);
 

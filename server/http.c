@@ -679,6 +679,11 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)(cfg->max_connections + (cores > 0 ? cores : 1)),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)((cfg->request_timeout_ms + 999) / 1000),
+		/* Each connection holds this much for as long as it is open: at
+		 * the default 32 KiB, 10,000 idle event streams took 284 MiB;
+		 * at 16 KiB, 206 MiB. Request headers still get 16 KiB, twice
+		 * nginx's default. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_END);

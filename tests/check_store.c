@@ -65,6 +65,18 @@ static int count_entries(const char *path)
 	return n;
 }
 
+/* What an untouched store directory holds: .tmp and the journal. */
+static void assert_store_empty(void)
+{
+	char journal[600];
+	struct stat st;
+
+	snprintf(journal, sizeof(journal), "%s/.journal", dir);
+	ck_assert_int_eq(count_entries(dir), 2);
+	ck_assert_int_eq(stat(journal, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+}
+
 static int tmp_entries(void)
 {
 	char tmp[600];
@@ -548,8 +560,7 @@ START_TEST(operations_with_an_invalid_key_fail_and_write_nothing)
 	ck_assert_int_eq(octo_store_get(store, key, &data, &len), OCTO_EINVAL);
 	ck_assert_ptr_null(data);
 	ck_assert_int_eq(octo_store_delete(store, key), OCTO_EINVAL);
-	/* The store directory holds nothing but its empty .tmp. */
-	ck_assert_int_eq(count_entries(dir), 1);
+	assert_store_empty();
 	ck_assert_int_eq(tmp_entries(), 0);
 }
 END_TEST
@@ -598,8 +609,171 @@ START_TEST(a_key_one_byte_over_the_maximum_is_refused)
 	ck_assert_int_eq(octo_store_key_valid(key), 0);
 	ck_assert_int_eq(octo_store_put(store, key, "x", 1), OCTO_EINVAL);
 	ck_assert_int_eq(octo_store_head(store, key, NULL), OCTO_EINVAL);
-	ck_assert_int_eq(count_entries(dir), 1);
+	assert_store_empty();
 	free(key);
+}
+END_TEST
+
+/* ---- the journal ----------------------------------------------------- */
+
+static char *read_whole(const char *path, size_t *len)
+{
+	struct stat st;
+	char *data;
+	FILE *f;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_ptr_nonnull(data = malloc((size_t)st.st_size + 1));
+	ck_assert_ptr_nonnull(f = fopen(path, "rb"));
+	ck_assert_uint_eq(fread(data, 1, (size_t)st.st_size, f), (size_t)st.st_size);
+	fclose(f);
+	*len = (size_t)st.st_size;
+	return data;
+}
+
+static void journal_path(char *out, size_t size)
+{
+	snprintf(out, size, "%s/.journal", dir);
+}
+
+static void object_file(const char *key, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", dir, key);
+}
+
+/* What a power loss may leave: installed objects that were never synced
+ * gone or empty, and the journal as it was synced. Closing the store
+ * first empties the journal, so its synced copy is put back. */
+static void lose_power(const char *journal_copy, size_t len)
+{
+	char path[600];
+
+	octo_store_free(store);
+	store = NULL;
+	object_file("jobs/a.json", path, sizeof(path));
+	ck_assert_int_eq(unlink(path), 0);
+	object_file("jobs/b.json", path, sizeof(path));
+	tu_write_file(path, "", 0);
+	journal_path(path, sizeof(path));
+	tu_write_file(path, journal_copy, len);
+}
+
+/* A copy of the journal as it is now. */
+static char *journal_copy(size_t *len)
+{
+	char path[600];
+
+	journal_path(path, sizeof(path));
+	return read_whole(path, len);
+}
+
+START_TEST(a_reopen_replays_the_journal_over_what_a_power_loss_took)
+{
+	char *copy, *again;
+	size_t len, again_len;
+
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "{\"a\":1}", 7), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "old", 3), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "{\"b\":2}", 7), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/c.json", "c", 1), 0);
+	ck_assert_int_eq(octo_store_delete(store, "jobs/c.json"), 0);
+	copy = journal_copy(&len);
+	lose_power(copy, len);
+	/* c was put and deleted: replay must leave it absent. */
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "{\"a\":1}", 7);
+	assert_object("jobs/b.json", "{\"b\":2}", 7);
+	ck_assert_int_eq(octo_store_head(store, "jobs/c.json", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(tmp_entries(), 0);
+	/* The reopen started a new generation: the old entries, still in the
+	 * file, are no longer replayed over newer objects. */
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "{\"b\":3}", 7), 0);
+	again = journal_copy(&again_len);
+	octo_store_free(store);
+	store = NULL;
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/b.json", "{\"b\":3}", 7);
+	free(copy);
+	free(again);
+}
+END_TEST
+
+/* Where `value` first appears in the journal copy. */
+static size_t offset_of(const char *copy, size_t len, const char *value)
+{
+	const char *at = memmem(copy, len, value, strlen(value));
+
+	ck_assert_ptr_nonnull(at);
+	return (size_t)(at - copy);
+}
+
+START_TEST(replay_stops_at_a_torn_or_corrupt_entry)
+{
+	char *copy;
+	size_t len, b_value;
+
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "{\"a\":1}", 7), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "{\"b\":2}", 7), 0);
+	copy = journal_copy(&len);
+	b_value = offset_of(copy, len, "{\"b\":2}");
+	/* One flipped byte in b's value: its digest no longer matches. */
+	copy[b_value + 2] ^= 0x20;
+	lose_power(copy, len);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "{\"a\":1}", 7);
+	assert_object("jobs/b.json", "", 0); /* left as the loss left it */
+	octo_store_free(store);
+	store = NULL;
+	/* A file cut inside b's entry: a is replayed, the open succeeds. */
+	copy[b_value + 2] ^= 0x20;
+	lose_power(copy, b_value + 3);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "{\"a\":1}", 7);
+	free(copy);
+}
+END_TEST
+
+START_TEST(a_direct_put_is_never_undone_by_an_older_journaled_put)
+{
+	char path[600], big[4096], *copy;
+	size_t len;
+	int fd;
+
+	ck_assert_int_eq(octo_store_put(store, "files/x", "small", 5), 0);
+	memset(big, 'x', sizeof(big));
+	snprintf(path, sizeof(path), "%s/source", base);
+	tu_write_file(path, big, sizeof(big));
+	ck_assert_int_ge(fd = open(path, O_RDONLY), 0);
+	ck_assert_int_eq(octo_store_put_fd(store, "files/x", fd, 0, sizeof(big)), 0);
+	close(fd);
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "{}", 2), 0);
+	copy = journal_copy(&len);
+	lose_power(copy, len);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("files/x", big, sizeof(big));
+	assert_object("jobs/a.json", "{}", 2);
+	free(copy);
+}
+END_TEST
+
+START_TEST(a_second_store_on_the_same_directory_writes_durably_without_the_journal)
+{
+	octo_store *second;
+	char *before, *after;
+	size_t before_len, after_len;
+
+	before = journal_copy(&before_len);
+	ck_assert_int_eq(octo_store_open_local(&second, dir), 0);
+	ck_assert_int_eq(octo_store_put(second, "jobs/s.json", "{}", 2), 0);
+	after = journal_copy(&after_len);
+	ck_assert_uint_eq(after_len, before_len);
+	ck_assert_int_eq(memcmp(before, after, before_len), 0);
+	assert_object("jobs/s.json", "{}", 2);
+	ck_assert_int_eq(octo_store_delete(second, "jobs/s.json"), 0);
+	ck_assert_int_eq(octo_store_head(store, "jobs/s.json", NULL), OCTO_ENOTFOUND);
+	octo_store_free(second);
+	free(before);
+	free(after);
 }
 END_TEST
 
@@ -933,6 +1107,13 @@ int main(void)
 	tcase_add_test(tc, a_null_key_is_invalid);
 	tcase_add_test(tc, a_key_of_the_maximum_length_is_valid_and_stored);
 	tcase_add_test(tc, a_key_one_byte_over_the_maximum_is_refused);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("journal", setup_open);
+	tcase_add_test(tc, a_reopen_replays_the_journal_over_what_a_power_loss_took);
+	tcase_add_test(tc, replay_stops_at_a_torn_or_corrupt_entry);
+	tcase_add_test(tc, a_direct_put_is_never_undone_by_an_older_journaled_put);
+	tcase_add_test(tc, a_second_store_on_the_same_directory_writes_durably_without_the_journal);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("concurrency", setup_open);

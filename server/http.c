@@ -647,6 +647,10 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	/* A durable submit blocks its thread until its batch is on disk, and
+	 * a batch holds one record per waiting thread: eight threads a core
+	 * keep the disk's batches full without making threads a cost. */
+	unsigned int threads = cores < 1 ? 8 : cores > 8 ? 64 : (unsigned int)cores * 8;
 	int family = bind_address(cfg, &ss);
 
 	if (family < 0 || !(srv = calloc(1, sizeof(*srv)))) {
@@ -669,15 +673,14 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 		free(srv);
 		return -1;
 	}
-	/* libmicrohttpd splits its limit among the pool's threads and stops
-	 * accepting when one is full: on_accept() counts for them all, and
-	 * libmicrohttpd's own limit, one per thread above, never comes first. */
+	/* libmicrohttpd splits its limit among the pool's threads: each one's
+	 * share is the whole limit plus one, so on_accept(), which counts
+	 * for them all, always decides first. */
 	srv->daemon = MHD_start_daemon(
 		flags, cfg->port, on_accept, srv, on_request, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cores > 0 ? cores : 1),
-		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)(cfg->max_connections + (cores > 0 ? cores : 1)),
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cfg->max_connections + 1) * threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)((cfg->request_timeout_ms + 999) / 1000),
 		/* Each connection holds this much for as long as it is open: at
 		 * the default 32 KiB, 10,000 idle event streams took 284 MiB;

@@ -1,16 +1,20 @@
-/* Structured logging: one JSON object per line on stderr or in a file, and
- * optionally shipped to Elasticsearch in _bulk batches by a background thread. */
+/* Structured logging: one JSON object per line on stderr or in a file,
+ * optionally also shipped to Elasticsearch in _bulk batches. */
 /*
  * Ownership: octo_log_new() returns a logger the caller releases with
- * octo_log_free(). Messages and fields are copied before octo_log_write()
- * returns.
+ * octo_log_free(); the options' strings are copied. Messages and fields
+ * are copied before octo_log_write() returns.
  *
  * Thread safety: octo_log_write(), octo_log_enabled(), octo_log_reopen(),
- * octo_log_flush() and octo_log_stats() may be called from any thread at
- * once. Each line is written with a single write(2), so lines from several
- * threads (and processes appending to one file) never interleave. Writing
- * never waits for Elasticsearch: when its buffer is full, records are
- * dropped and counted.
+ * octo_log_flush() and octo_log_get_stats() may be called from any thread
+ * at once; octo_log_free() only once no other call is in flight. Each line
+ * is written with a single write(2), so lines from several threads (and
+ * processes appending to one file) never interleave. Writing never waits
+ * for Elasticsearch: when its buffer is full, records are dropped and
+ * counted.
+ *
+ * Errors: see each function. Writing a record never fails visibly: a line
+ * that cannot be written is lost and not counted as written.
  */
 #ifndef OCTOPUS_LOG_H
 #define OCTOPUS_LOG_H
@@ -31,14 +35,17 @@ typedef enum {
 	OCTO_LOG_ERROR
 } octo_log_level;
 
-/* "debug", "info", "warn" (or "warning"), "error", in any case.
- * OCTO_EINVAL for anything else. */
+/* Sets *`out` to the level called `name`: "debug", "info", "warn" (or
+ * "warning") or "error", in any case.
+ * Errors: OCTO_EINVAL for any other name. */
 OCTO_EXTERN int octo_log_level_parse(const char *name, octo_log_level *out);
-/* "debug", "info", "warn", "error"; "unknown" out of range. */
+/* The name of `level`: "debug", "info", "warn" or "error"; "unknown" out of
+ * range. Static. */
 OCTO_EXTERN const char *octo_log_level_name(octo_log_level level);
 
-/* A typed field of a record. Keys that repeat a line's own fields
- * (timestamp, level, service, message) are skipped. */
+/* A typed field of a record. Fields with a NULL key, a key that repeats
+ * a line's own fields (timestamp, level, service, message) or a key seen
+ * earlier in the same record are skipped: the first one wins. */
 typedef enum {
 	OCTO_LOG_FIELD_STR,
 	OCTO_LOG_FIELD_INT,
@@ -81,31 +88,49 @@ typedef struct {
 	{ OCTO_LOG_OPTIONS_VERSION, "octopus-api", OCTO_LOG_INFO, NULL, NULL, \
 	  "logs-octopus-", 10000, 500, 1000, 5000, 30000 }
 
-/* OCTO_EINVAL for bad options (no service, a URL that is not http(s),
- * zero sizes); OCTO_EIO when the file cannot be opened. */
+/* Makes a logger as `opts` says (start from OCTO_LOG_OPTIONS_INIT) and sets
+ * *`out` to it, or to NULL on failure. With an elasticsearch_url, a
+ * background thread ships the records.
+ * Errors: OCTO_EINVAL for bad options (another version, no service, a level
+ * out of range; with elasticsearch_url: a URL that is not http(s), an
+ * index_prefix Elasticsearch would refuse, or a zero es_buffer_max,
+ * es_batch_max, es_timeout_ms or es_retry_max_ms); OCTO_EIO when the file
+ * cannot be opened; OCTO_ENOMEM; OCTO_ERROR when the thread cannot start. */
 OCTO_EXTERN int octo_log_new(octo_log **out, const octo_log_options *opts);
 
-/* Ships what is buffered (bounded by es_timeout_ms), then frees. NULL-safe. */
+/* Gives the records still buffered for Elasticsearch one last attempt
+ * (bounded by es_timeout_ms; what does not get through is dropped), then
+ * closes the file and frees `log`. NULL-safe. */
 OCTO_EXTERN void octo_log_free(octo_log *log);
 
-/* Whether a record of this level would be written; lets callers skip
- * building fields. 0 for a NULL logger. */
+/* 1 when `log` would write a record of `level`, else 0, so callers can skip
+ * building fields. `log` may be NULL: 0. */
 OCTO_EXTERN int octo_log_enabled(const octo_log *log, octo_log_level level);
 
-/* Writes one record: {"timestamp":"2026-01-02T03:04:05.678Z","level":...,
- * "service":...,"message":..., fields...}. Any bytes in message or string
- * fields come out as valid JSON (invalid UTF-8 becomes U+FFFD). A NULL
- * logger or a level under the threshold writes nothing. */
+/* Writes one record of `level`, with the text `message` and the `count`
+ * entries of `fields`: {"timestamp":"2026-01-02T03:04:05.678Z","level":...,
+ * "service":...,"message":..., fields...}; with Elasticsearch, also queues
+ * it for shipping. Any bytes in `message` or string fields come out as
+ * valid JSON (invalid UTF-8 becomes U+FFFD); a NULL `message` is written as
+ * "". `log` may be NULL, and a level under the threshold writes nothing;
+ * `fields` may be NULL (then `count` is ignored). Leaves errno and
+ * octo_error_last() as they were. */
 OCTO_EXTERN void octo_log_write(octo_log *log, octo_log_level level,
                                 const char *message,
                                 const octo_log_field *fields, size_t count);
 
-/* Reopens the file by its path (after logrotate moved it, on SIGHUP).
- * 0 without a file; OCTO_EIO if it cannot be opened (the old one stays). */
+/* Reopens the file of `log` by its path (after logrotate moved it, on
+ * SIGHUP). The new file takes the old one's descriptor in one step, so a
+ * line written meanwhile goes whole to one file or the other. Returns 0 at
+ * once when `log` is NULL or writes to stderr.
+ * Errors: OCTO_EIO when the file cannot be opened (the old one stays in
+ * use). */
 OCTO_EXTERN int octo_log_reopen(octo_log *log);
 
-/* Waits until every record buffered for Elasticsearch was sent or given
- * up, at most timeout_ms. 0 when done, OCTO_EUNAVAILABLE on timeout. */
+/* Waits until every record of `log` buffered for Elasticsearch was sent or
+ * given up, at most `timeout_ms`; a partial batch goes out at once. Returns
+ * 0 at once when `log` is NULL or ships nothing.
+ * Errors: OCTO_EUNAVAILABLE when records still wait at the timeout. */
 OCTO_EXTERN int octo_log_flush(octo_log *log, uint32_t timeout_ms);
 
 typedef struct {
@@ -117,6 +142,8 @@ typedef struct {
 	uint64_t buffered;  /* records waiting for Elasticsearch now */
 } octo_log_stats;
 
+/* Fills *`out` with the counters of `log`: all zero when `log` is NULL;
+ * nothing happens when `out` is NULL. */
 OCTO_EXTERN void octo_log_get_stats(const octo_log *log, octo_log_stats *out);
 
 OCTO_END_DECL

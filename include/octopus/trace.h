@@ -2,7 +2,12 @@
  * request can be followed across a gateway, octopusd and its logs. */
 /*
  * Ownership: octo_trace is a plain value the caller owns; nothing is
- * allocated. Thread safety: all functions are reentrant.
+ * allocated.
+ *
+ * Thread safety: all functions are reentrant.
+ *
+ * Errors: only octo_trace_start() can fail, when the kernel gives no
+ * random bytes.
  */
 #ifndef OCTOPUS_TRACE_H
 #define OCTOPUS_TRACE_H
@@ -21,17 +26,19 @@ typedef struct {
 	unsigned char flags; /* bit 0: sampled */
 } octo_trace;
 
-/* Continues the trace of a `traceparent` header value: keeps its trace id
- * and flags, remembers its span as the parent and makes a new span id.
- * When the header is NULL or not valid per W3C Trace Context (version 00
- * exactly, or a later version's first four fields; lowercase hex; no
- * all-zero ids; version ff is invalid), starts a new trace instead.
- * Returns 1 when the header was continued, 0 when a new trace began,
- * OCTO_ERROR if no random bytes could be had. */
+/* Fills *`out` from the `traceparent` header value: continues its trace
+ * (keeps its trace id and flags, remembers its span as the parent) and
+ * makes a new span id. When `traceparent` is NULL or not valid per W3C
+ * Trace Context (version 00 exactly, or a later version's first four
+ * fields; lowercase hex; no all-zero ids; version ff is invalid), starts a
+ * new trace instead, with a new trace id, no parent and the sampled flag
+ * set. Returns 1 when the header was continued, 0 when a new trace began.
+ * Errors: OCTO_ERROR when no random bytes could be had. */
 OCTO_EXTERN int octo_trace_start(octo_trace *out, const char *traceparent);
 
-/* The header value that names this service's span, for the response or
- * a call further down: "00-<trace_id>-<span_id>-<flags>". */
+/* Writes to `out` the header value that names the span of `trace`, for the
+ * response or a call further down: "00-<trace_id>-<span_id>-<flags>",
+ * OCTO_TRACEPARENT_LEN characters and a NUL. */
 OCTO_EXTERN void octo_trace_format(const octo_trace *trace,
                                    char out[OCTO_TRACEPARENT_LEN + 1]);
 

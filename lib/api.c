@@ -92,6 +92,7 @@ struct octo_api {
 	int stopping;
 	int timer_running;
 	pending *queue; /* sorted by due_ms */
+	struct rendered *rendered; /* STATUS_SLOTS statuses, by job id */
 };
 
 /* ---- responses -------------------------------------------------------- */
@@ -1240,41 +1241,192 @@ static void write_status_members(octo_api *api, const char *base, const octo_jso
 	copy_member(w, root, "updatedAt");
 }
 
-static void write_status(call *c, octo_json *doc, int status)
-{
-	octo_json_writer *w = writer_or_fail(c->resp);
-	char base[300];
+/* ---- rendered statuses ---------------------------------------------------
+ *
+ * Rendering a status (the snapshot parsed back, each ready file's URL
+ * signed) was most of the cost of GET status and of each event sent to
+ * a stream. Within one second, a job at one seq renders the same for one
+ * base URL (URL expiry has a resolution of a second), so the last
+ * rendering of each job is kept and copied until one of those changes. */
 
-	if (!w)
+#define STATUS_SLOTS 1024
+
+struct rendered {
+	pthread_mutex_t lock;
+	char job_id[OCTO_JOB_ID_LEN + 1];
+	uint64_t seq;
+	time_t second;
+	char base[300];
+	char *text;
+	size_t len;
+	int finished;
+};
+
+static int init_rendered(octo_api *api)
+{
+	size_t i;
+
+	if (!(api->rendered = calloc(STATUS_SLOTS, sizeof(*api->rendered))))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	for (i = 0; i < STATUS_SLOTS; i++)
+		pthread_mutex_init(&api->rendered[i].lock, NULL);
+	return 0;
+}
+
+static void free_rendered(octo_api *api)
+{
+	size_t i;
+
+	for (i = 0; api->rendered && i < STATUS_SLOTS; i++) {
+		pthread_mutex_destroy(&api->rendered[i].lock);
+		free(api->rendered[i].text);
+	}
+	free(api->rendered);
+}
+
+/* Job ids are random: their first hex digits spread them over the slots. */
+static struct rendered *slot_of(octo_api *api, const char *job_id)
+{
+	char head[4] = { job_id[0], job_id[1], job_id[2], '\0' };
+
+	return &api->rendered[strtoul(head, NULL, 16) % STATUS_SLOTS];
+}
+
+static int is_final(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
+	       strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+}
+
+/* Renders a status from the engine's snapshot. */
+static int render_status(octo_api *api, const char *job_id, const char *base, char **text,
+                         size_t *len, uint64_t *seq, int *finished)
+{
+	const char *status = "";
+	octo_json_writer *w = NULL;
+	octo_json *doc = NULL;
+	char *snapshot = NULL;
+	int64_t n = 0;
+	int rc;
+
+	if ((rc = octo_engine_snapshot(api->opts.engine, job_id, &snapshot)) < 0 ||
+	    (rc = octo_json_parse(&doc, snapshot, strlen(snapshot))) < 0 ||
+	    (rc = octo_json_writer_new(&w)) < 0)
+		goto out;
+	octo_json_int(octo_json_get(octo_json_root(doc), "seq"), &n);
+	octo_json_string(octo_json_get(octo_json_root(doc), "status"), &status);
+	*seq = (uint64_t)n;
+	*finished = is_final(status);
+	octo_json_write_object_begin(w);
+	write_status_members(api, base, octo_json_root(doc), w);
+	octo_json_write_object_end(w);
+	rc = octo_json_writer_finish(w, text, len);
+out:
+	octo_json_writer_free(w);
+	octo_json_free(doc);
+	octo_free(snapshot);
+	return rc;
+}
+
+static char *copy_text(const char *text, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy)
+		memcpy(copy, text, len + 1);
+	return copy;
+}
+
+/* A job's status as GET status shows it, in *text (the caller frees it),
+ * rendered again only when the job, the second or the base URL changed.
+ * OCTO_ENOTFOUND when there is no such job. */
+static int status_text(octo_api *api, const char *job_id, const char *base, char **text,
+                       size_t *len, uint64_t *seq, int *finished)
+{
+	struct rendered *r = slot_of(api, job_id);
+	time_t now = time(NULL);
+	uint64_t current;
+	int rc, cached = octo_engine_seq(api->opts.engine, job_id, &current) == 0;
+
+	if (!base)
+		base = "";
+	if (cached) {
+		pthread_mutex_lock(&r->lock);
+		if (r->text && r->seq == current && r->second == now &&
+		    strcmp(r->job_id, job_id) == 0 && strcmp(r->base, base) == 0) {
+			*text = copy_text(r->text, r->len);
+			*len = r->len;
+			*seq = r->seq;
+			*finished = r->finished;
+			pthread_mutex_unlock(&r->lock);
+			return *text ? 0 : octo__error(OCTO_ENOMEM, "out of memory");
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	/* Jobs of other replicas (read from the store) are not kept. */
+	if ((rc = render_status(api, job_id, base[0] ? base : NULL, text, len, seq, finished)) < 0 ||
+	    !cached || strlen(base) >= sizeof(r->base))
+		return rc;
+	pthread_mutex_lock(&r->lock);
+	free(r->text);
+	if ((r->text = copy_text(*text, *len)) != NULL) {
+		snprintf(r->job_id, sizeof(r->job_id), "%s", job_id);
+		snprintf(r->base, sizeof(r->base), "%s", base);
+		r->seq = *seq;
+		r->second = now;
+		r->len = *len;
+		r->finished = *finished;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Answers with the job's status (GET status, and DELETE after cancelling). */
+static void answer_status(call *c)
+{
+	char base[300], *text;
+	uint64_t seq;
+	size_t len;
+	int finished, rc;
+
+	if (!c->api->opts.engine) {
+		set_error(c->resp, 404, "not_found", "Jobs are not served here");
 		return;
+	}
+	if (!octo__uuid_shaped(c->params[0])) {
+		set_error(c->resp, 400, "validation_error", "jobId must be a UUID");
+		return;
+	}
 	if (base_url(c->api, c->req, base, sizeof(base)) < 0)
 		base[0] = '\0';
-	write_status_members(c->api, base[0] ? base : NULL, octo_json_root(doc), w);
-	finish_object(c->resp, status, w);
+	rc = status_text(c->api, c->params[0], base, &text, &len, &seq, &finished);
+	if (rc == OCTO_ENOTFOUND) {
+		set_error(c->resp, 404, "not_found", "No job %s", c->params[0]);
+	} else if (rc < 0) {
+		c->resp->failed = 1;
+	} else {
+		free(c->resp->body);
+		c->resp->body = text;
+		c->resp->body_len = len;
+		c->resp->status = 200;
+		add_header(c->resp, "Content-Type", "application/json; charset=utf-8");
+	}
 }
 
 static void handle_status(call *c)
 {
-	octo_json *doc = load_snapshot(c);
-
-	if (doc)
-		write_status(c, doc, 200);
-	octo_json_free(doc);
+	answer_status(c);
 }
 
 static void handle_cancel(call *c)
 {
-	octo_json *doc;
-
 	if (c->api->opts.engine && octo__uuid_shaped(c->params[0]) &&
 	    octo_engine_cancel(c->api->opts.engine, c->params[0]) < 0 &&
 	    octo_error_last()[0] && strstr(octo_error_last(), "no job") == NULL) {
 		storage_error(c->resp, OCTO_EIO);
 		return;
 	}
-	if ((doc = load_snapshot(c)) != NULL)
-		write_status(c, doc, 200);
-	octo_json_free(doc);
+	answer_status(c);
 }
 
 /* 302 to a fresh URL of one file of a job, once it is ready. */
@@ -1320,31 +1472,10 @@ static void handle_job_file(call *c)
 static char *render_event(void *payload, const char *job_id, const char *base,
                           uint64_t *seq, int *finished)
 {
-	octo_api *api = payload;
-	const char *status = "";
-	octo_json_writer *w = NULL;
-	octo_json *doc = NULL;
-	char *text = NULL, *out = NULL;
-	int64_t n = 0;
+	char *text;
+	size_t len;
 
-	if (octo_engine_snapshot(api->opts.engine, job_id, &text) < 0 ||
-	    octo_json_parse(&doc, text, strlen(text)) < 0 || octo_json_writer_new(&w) < 0)
-		goto out;
-	octo_json_int(octo_json_get(octo_json_root(doc), "seq"), &n);
-	octo_json_string(octo_json_get(octo_json_root(doc), "status"), &status);
-	*seq = (uint64_t)n;
-	*finished = strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
-	            strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
-	octo_json_write_object_begin(w);
-	write_status_members(api, base, octo_json_root(doc), w);
-	octo_json_write_object_end(w);
-	if (octo_json_writer_finish(w, &out, NULL) < 0)
-		out = NULL;
-out:
-	octo_json_writer_free(w);
-	octo_json_free(doc);
-	octo_free(text);
-	return out;
+	return status_text(payload, job_id, base, &text, &len, seq, finished) < 0 ? NULL : text;
 }
 
 /* GET /v1/download/<jobId>/events: Server-Sent Events until the job ends.
@@ -1896,6 +2027,8 @@ int octo_api_new(octo_api **out, octo_store *store, const octo_api_options *opts
 	if (rc == 0 && opts->rate_limit_max > 0)
 		rc = octo__ratelimit_new(&api->ratelimit, opts->rate_limit_window_ms,
 		                         opts->rate_limit_max);
+	if (rc == 0)
+		rc = init_rendered(api);
 	if (rc == 0 && opts->engine)
 		rc = octo__events_new(&api->events, opts->engine, opts->sse_heartbeat_ms,
 		                      render_event, on_job_change, api);
@@ -1940,6 +2073,7 @@ void octo_api_free(octo_api *api)
 	free(api->url_secret);
 	free(api->public_url);
 	free(api->proxies);
+	free_rendered(api);
 	free(api);
 }
 

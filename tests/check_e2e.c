@@ -1394,6 +1394,47 @@ START_TEST(job_runs_to_completion_and_its_files_download)
 }
 END_TEST
 
+/* The URL of the first file of a job's status asked for with `host`. */
+static char *status_url_for_host(const char *job_id, const char *host)
+{
+	char path[160], line[300];
+	const char *url = NULL;
+	octo_json *doc;
+	char *copy;
+	reply r;
+
+	snprintf(path, sizeof(path), "/v1/download/status/%s", job_id);
+	snprintf(line, sizeof(line), "Host: %s", host);
+	request(&shared, "GET", path, NULL, line, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	doc = parse(&r);
+	ck_assert_int_eq(octo_json_string(octo_json_get(octo_json_at(member(doc, "files"), 0),
+	                                                "downloadUrl"), &url), 0);
+	copy = strdup(url);
+	octo_json_free(doc);
+	reply_free(&r);
+	return copy;
+}
+
+/* Statuses are kept rendered for a second: one asked for through another
+ * host name must still name that host in its URLs. */
+START_TEST(a_status_names_the_host_each_client_used)
+{
+	static const char *const hosts[] = { "a.example:8080", "b.example:9090", "a.example:8080" };
+	char job_id[37], want[64];
+	size_t i;
+
+	initiate(&shared, "{\"file_ids\":[70013]}", job_id);
+	octo_json_free(await_job(&shared, job_id, finished));
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		char *url = status_url_for_host(job_id, hosts[i]);
+		snprintf(want, sizeof(want), "http://%s/", hosts[i]);
+		ck_assert_msg(strncmp(url, want, strlen(want)) == 0, "%s for Host %s", url, hosts[i]);
+		free(url);
+	}
+}
+END_TEST
+
 /* Reads an event stream to its end (or until `stop_after` bytes of
  * `stop_at` were seen); returns the raw text. */
 static char *read_events(const daemon_proc *d, const char *job_id, const char *last_id,
@@ -5230,6 +5271,7 @@ int main(void)
 	tcase_add_test(api, start_waits_without_blocking_other_requests);
 	tcase_add_test(api, tampered_download_urls_are_refused);
 	tcase_add_test(api, job_runs_to_completion_and_its_files_download);
+	tcase_add_test(api, a_status_names_the_host_each_client_used);
 	tcase_add_test(api, unknown_and_malformed_job_ids_are_told_apart);
 	tcase_add_test(api, idempotency_key_makes_initiate_safe_to_retry);
 	tcase_add_test(api, events_stream_a_job_to_its_end_and_resume_without_gaps);

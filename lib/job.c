@@ -46,7 +46,8 @@ typedef struct {
 } job_file;
 
 typedef struct job {
-	struct job *next;        /* hash chain */
+	struct job *next;        /* hash chain by id */
+	struct job *key_next;    /* hash chain by idem_key, when it has one */
 	char id[OCTO_JOB_ID_LEN + 1];
 	job_state state;
 	int cancelled;
@@ -121,6 +122,7 @@ struct octo_engine {
 	pthread_cond_t tick;     /* cancel or shutdown: sleeping tasks wake */
 	pthread_cond_t idle;     /* a file finished: shutdown may go on */
 	job *buckets[BUCKETS];
+	job *keyed[BUCKETS];     /* jobs with an Idempotency-Key, by key */
 	item *head, *tail;
 	size_t queued;           /* items in the queue, plus reservations */
 	unsigned running;        /* files being prepared */
@@ -152,6 +154,7 @@ struct octo_engine {
 
 /* ---- small helpers ------------------------------------------------------- */
 
+/* FNV-1a: job ids are random, keys are the clients' choice. */
 static size_t hash_id(const char *id)
 {
 	uint32_t h = 2166136261u;
@@ -173,6 +176,19 @@ static job *find_job(octo_engine *e, const char *id)
 	return NULL;
 }
 
+/* Takes `j` off the chain by key; it stays on the chain by id. */
+static void unlink_key(octo_engine *e, job *j)
+{
+	job **link;
+
+	if (!j->idem_key)
+		return;
+	for (link = &e->keyed[hash_id(j->idem_key)]; *link && *link != j;)
+		link = &(*link)->key_next;
+	if (*link)
+		*link = j->key_next;
+}
+
 static void remove_job(octo_engine *e, job *j)
 {
 	job **link = &e->buckets[hash_id(j->id)];
@@ -181,6 +197,7 @@ static void remove_job(octo_engine *e, job *j)
 		link = &(*link)->next;
 	if (*link)
 		*link = j->next;
+	unlink_key(e, j);
 }
 
 static void add_job(octo_engine *e, job *j)
@@ -189,6 +206,11 @@ static void add_job(octo_engine *e, job *j)
 
 	j->next = e->buckets[b];
 	e->buckets[b] = j;
+	if (j->idem_key) {
+		b = hash_id(j->idem_key);
+		j->key_next = e->keyed[b];
+		e->keyed[b] = j;
+	}
 }
 
 static void free_job(job *j)
@@ -915,17 +937,14 @@ static void request_hash(const int64_t *ids, size_t count, const char *callback,
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Under the lock: the job submitted with `key`, if any. A linear scan:
- * keyed submits are rare next to everything else a job costs. */
+/* Under the lock: the job submitted with `key`, if any. */
 static job *find_by_key(octo_engine *e, const char *key)
 {
-	size_t b;
 	job *j;
 
-	for (b = 0; b < BUCKETS; b++)
-		for (j = e->buckets[b]; j; j = j->next)
-			if (j->idem_key && strcmp(j->idem_key, key) == 0)
-				return j;
+	for (j = e->keyed[hash_id(key)]; j; j = j->key_next)
+		if (strcmp(j->idem_key, key) == 0)
+			return j;
 	return NULL;
 }
 
@@ -1535,6 +1554,7 @@ static job *take_expired(octo_engine *e, time_t now)
 			if (j->ended_at && now - j->ended_at >= (time_t)e->opts.retention_s &&
 			    webhook_done && !j->wh_queued) {
 				*link = j->next;
+				unlink_key(e, j);
 				j->next = expired;
 				expired = j;
 			} else {

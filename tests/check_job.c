@@ -2435,6 +2435,34 @@ START_TEST(an_idempotency_key_replays_or_conflicts_across_restarts)
 }
 END_TEST
 
+/* Keys are looked up by hash: many keys, each finds its own job. */
+START_TEST(each_of_many_idempotency_keys_finds_its_own_job)
+{
+	octo_engine_options o = fast_options(2);
+	octo_job_options jo = OCTO_JOB_OPTIONS_INIT;
+	static char ids[300][OCTO_JOB_ID_LEN + 1];
+	char key[32], again[OCTO_JOB_ID_LEN + 1];
+	int64_t file;
+	int i;
+
+	start_engine(&o, NULL);
+	jo.idempotency_key = key;
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "k-%d", i);
+		file = 70300 + i % 50;
+		ck_assert_int_eq(octo_engine_submit_with(T.engine, &file, 1, &jo, ids[i]), 0);
+	}
+	for (i = 299; i >= 0; i--) {
+		snprintf(key, sizeof(key), "k-%d", i);
+		file = 70300 + i % 50;
+		ck_assert_int_eq(octo_engine_submit_with(T.engine, &file, 1, &jo, again), 1);
+		ck_assert_str_eq(again, ids[i]);
+		file = 70299;
+		ck_assert_int_eq(octo_engine_submit_with(T.engine, &file, 1, &jo, again), OCTO_ECONFLICT);
+	}
+}
+END_TEST
+
 /* The janitor wakes on its own clock, not on engine events: poll. */
 static int gone_within(const char *job_id, uint64_t ms)
 {
@@ -2458,15 +2486,20 @@ START_TEST(finished_jobs_are_removed_after_retention)
 {
 	octo_engine_options o = fast_options(2);
 	int64_t ids[] = { 70210 };
-	char job_id[OCTO_JOB_ID_LEN + 1];
+	char job_id[OCTO_JOB_ID_LEN + 1], again[OCTO_JOB_ID_LEN + 1];
+	octo_job_options jo = OCTO_JOB_OPTIONS_INIT;
 	uint64_t seq;
 
 	o.retention_s = 2; /* whole seconds: 2 leaves at least 1 s before removal */
 	start_engine(&o, NULL);
-	ck_assert_int_eq(octo_engine_submit(T.engine, ids, 1, job_id), 0);
+	jo.idempotency_key = "kept-until-retention";
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 1, &jo, job_id), 0);
 	wait_status(job_id, "completed");
 	ck_assert_int_eq(octo_engine_seq(T.engine, job_id, &seq), 0); /* kept for now */
 	ck_assert_msg(gone_within(job_id, 10000), "job %s outlived its retention", job_id);
+	/* Its key went with it: the same key makes a new job. */
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 1, &jo, again), 0);
+	ck_assert_str_ne(again, job_id);
 	/* The engine goes on serving other jobs. */
 	ids[0] = 70211;
 	ck_assert_int_eq(octo_engine_submit(T.engine, ids, 1, job_id), 0);
@@ -2505,6 +2538,7 @@ int main(void)
 
 	tc = job_tcase("idempotency and retention");
 	tcase_add_test(tc, an_idempotency_key_replays_or_conflicts_across_restarts);
+	tcase_add_test(tc, each_of_many_idempotency_keys_finds_its_own_job);
 	tcase_add_test(tc, finished_jobs_are_removed_after_retention);
 	suite_add_tcase(s, tc);
 

@@ -249,7 +249,9 @@ static struct MHD_Response *make_stream(struct MHD_Connection *conn, octo_stream
 	e->conn = conn;
 	pthread_mutex_init(&e->lock, NULL);
 	octo_stream_set_wake(stream, sse_wake, e);
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, e, sse_free);
+	/* The block is held for the stream's life: 1 KiB, not 4, saves 30 MiB
+	 * over 10,000 idle streams; a larger event goes out in several reads. */
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, sse_read, e, sse_free);
 	if (!r)
 		sse_free(e);
 	return r;

@@ -1627,9 +1627,20 @@ static void start_through_engine(call *c, pending *p, int64_t file_id)
 	p->done = c->done;
 	p->payload = c->payload;
 	pthread_mutex_lock(&api->lock);
+	if (api->stopping) {
+		/* The timer thread is going, or gone: answer here, as it would. */
+		pthread_mutex_unlock(&api->lock);
+		if (job_finished(api, p->job_id))
+			complete_start(api, file_id, p->started_ms, p->base[0] ? p->base : NULL,
+			               c->resp);
+		else
+			answer_still_running(api, p);
+		free(p);
+		return;
+	}
 	enqueue(api, p);
 	/* It may have ended before it was queued here: look once more. */
-	if (job_finished(api, p->job_id) || api->stopping)
+	if (job_finished(api, p->job_id))
 		wake_start(api, p->job_id);
 	pthread_cond_signal(&api->wake);
 	pthread_mutex_unlock(&api->lock);

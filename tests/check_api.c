@@ -819,6 +819,48 @@ START_TEST(start_after_shutdown_gets_503_at_once)
 }
 END_TEST
 
+static int slow_processor(octo_task *task, void *payload)
+{
+	(void)payload;
+	octo_task_sleep(task, 60000);
+	return OCTO_EABORTED;
+}
+
+/* With an engine the legacy start waits on the timer thread; once the
+ * API is shut down that thread is gone, so the answer comes at once. */
+START_TEST(start_through_an_engine_after_shutdown_is_answered_at_once)
+{
+	octo_engine_options eo = OCTO_ENGINE_OPTIONS_INIT;
+	octo_api_options o = test_options();
+	octo_engine *engine;
+	char location[128];
+	const char *value;
+	octo_api *a;
+	reply r;
+
+	eo.workers = 1;
+	ck_assert_int_eq(octo_engine_new(&engine, store, slow_processor, NULL, &eo), 0);
+	ck_assert_int_eq(octo_engine_start(engine, NULL), 0);
+	o.engine = engine;
+	o.start_wait_ms = 60000;
+	a = api_with(&o);
+	octo_api_shutdown(a);
+	start_waiting(a, &r);
+	ck_assert_int_eq(reply_calls(&r), 1);
+	ck_assert(pthread_equal(r.thread, pthread_self()));
+	ck_assert_int_eq(octo_response_status(r.resp), 202);
+	ck_assert_ptr_nonnull(value = octo_response_header_get(r.resp, "Location"));
+	snprintf(location, sizeof(location), "%s", value);
+	ck_assert_int_eq(strncmp(location, "/v1/download/status/", 20), 0);
+	octo_response_free(r.resp);
+	reply_destroy(&r);
+	octo_api_free(custom);
+	custom = NULL;
+	octo_engine_shutdown(engine, 0);
+	octo_engine_free(engine);
+}
+END_TEST
+
 START_TEST(shutdown_twice_is_harmless)
 {
 	octo_api *a = delayed_api(60000, 60000);
@@ -2734,6 +2776,7 @@ int main(void)
 	tcase_add_test(tc, shutdown_answers_every_waiting_start);
 	tcase_add_test(tc, start_after_shutdown_gets_503_at_once);
 	tcase_add_test(tc, shutdown_twice_is_harmless);
+	tcase_add_test(tc, start_through_an_engine_after_shutdown_is_answered_at_once);
 	tcase_add_test(tc, requests_that_do_not_wait_are_served_after_shutdown);
 	tcase_add_test(tc, free_answers_a_waiting_start);
 

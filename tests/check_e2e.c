@@ -1394,6 +1394,7 @@ START_TEST(job_runs_to_completion_and_its_files_download)
 }
 END_TEST
 
+#ifndef OCTO_E2E_S3 /* S3 presigns its own URLs, whatever the Host */
 /* The URL of the first file of a job's status asked for with `host`. */
 static char *status_url_for_host(const char *job_id, const char *host)
 {
@@ -1434,6 +1435,7 @@ START_TEST(a_status_names_the_host_each_client_used)
 	}
 }
 END_TEST
+#endif
 
 /* Reads an event stream to its end (or until `stop_after` bytes of
  * `stop_at` were seen); returns the raw text. */
@@ -5271,7 +5273,9 @@ int main(void)
 	tcase_add_test(api, start_waits_without_blocking_other_requests);
 	tcase_add_test(api, tampered_download_urls_are_refused);
 	tcase_add_test(api, job_runs_to_completion_and_its_files_download);
+#ifndef OCTO_E2E_S3
 	tcase_add_test(api, a_status_names_the_host_each_client_used);
+#endif
 	tcase_add_test(api, unknown_and_malformed_job_ids_are_told_apart);
 	tcase_add_test(api, idempotency_key_makes_initiate_safe_to_retry);
 	tcase_add_test(api, events_stream_a_job_to_its_end_and_resume_without_gaps);

@@ -506,6 +506,41 @@ static void handle_root(call *c)
 	finish_object(c->resp, 200, w);
 }
 
+/* A compiled-in file as the body (the response frees its body). */
+static void set_asset(octo_response *r, const char *type, const unsigned char *data,
+                      size_t len)
+{
+	free(r->body);
+	r->body_len = 0;
+	if (!(r->body = malloc(len))) {
+		r->failed = 1;
+		return;
+	}
+	memcpy(r->body, data, len);
+	r->body_len = len;
+	r->status = 200;
+	add_header(r, "Content-Type", "%s", type);
+}
+
+/* This API's OpenAPI document (lib/openapi.json). */
+static void handle_openapi(call *c)
+{
+	set_asset(c->resp, "application/json; charset=utf-8", octo__openapi_json,
+	          octo__openapi_json_len);
+}
+
+/* A reference page rendering /openapi (lib/docs.html). Gateways often
+ * have no way out, so the page is self-contained, and the policy keeps
+ * it to this origin and its own inline script and style. */
+static void handle_docs(call *c)
+{
+	set_asset(c->resp, "text/html; charset=utf-8", octo__docs_html, octo__docs_html_len);
+	add_header(c->resp, "Content-Security-Policy",
+	           "default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; "
+	           "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+	           "form-action 'none'; frame-ancestors 'self'");
+}
+
 /* Prometheus scrapes this; without a registry there is nothing to show. */
 static void handle_metrics(call *c)
 {
@@ -1759,6 +1794,8 @@ static const route routes[] = {
 	{ "/", M_GET, handle_root, 0 },
 	{ "/health", M_GET, handle_health, 0 },
 	{ "/metrics", M_GET, handle_metrics, 0 },
+	{ "/openapi", M_GET, handle_openapi, 0 },
+	{ "/docs", M_GET, handle_docs, 0 },
 	{ "/v1/download/check", M_POST, handle_check, 0 },
 	{ "/v1/download/initiate", M_POST, handle_initiate, 0 },
 	{ "/v1/download/start", M_POST, handle_start, 0 },

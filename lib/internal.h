@@ -42,4 +42,12 @@ void octo__timestamp_after(uint32_t seconds, char out[OCTO__TIMESTAMP_LEN + 1]);
 /* strdup that records OCTO_ENOMEM on failure. */
 char *octo__strdup(const char *s);
 
+/* The API's OpenAPI document and the page that renders it, served at GET
+ * /openapi and GET /docs: lib/openapi.json and lib/docs.html as bytes,
+ * compiled in through lib/api_assets.c, which make writes. */
+extern const unsigned char octo__openapi_json[];
+extern const size_t octo__openapi_json_len;
+extern const unsigned char octo__docs_html[];
+extern const size_t octo__docs_html_len;
+
 #endif

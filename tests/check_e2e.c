@@ -4775,6 +4775,42 @@ END_TEST
 /* /metrics is for Prometheus on the internal network: the gateway
  * answers 403 in octopusd's error shape however the path is spelled,
  * while octopusd itself serves it. */
+/* The reference page and its document pass through the gateway as
+ * octopusd sends them: nginx's own policy (default-src 'none') would stop
+ * the page's inline script, so octopusd's must be the one that arrives. */
+START_TEST(the_docs_page_passes_through_the_gateway_with_its_own_policy)
+{
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	char csp[512];
+	octo_json *doc;
+	reply r;
+
+	daemon_start(&d, NULL, NULL);
+	gateway_start(&g, replicas, 1);
+	request(&g.front, "GET", "/docs", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(from_octopusd(&r));
+	assert_header(&r, "Content-Type", "text/html; charset=utf-8");
+	ck_assert_int_eq(header_count(&r, "Content-Security-Policy"), 1);
+	ck_assert(header(&r, "Content-Security-Policy", csp, sizeof(csp)));
+	ck_assert_ptr_nonnull(strstr(csp, "script-src 'unsafe-inline'"));
+	ck_assert_ptr_nonnull(strstr(csp, "connect-src 'self'"));
+	ck_assert_ptr_nonnull(strstr(r.body, "openapi"));
+	reply_free(&r);
+	request(&g.front, "GET", "/openapi", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Type", "application/json; charset=utf-8");
+	doc = parse(&r);
+	ck_assert_str_eq(str_member(doc, "openapi"), "3.0.3");
+	octo_json_free(doc);
+	reply_free(&r);
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(metrics_are_closed_at_the_gateway)
 {
 	static const char *const paths[] = {
@@ -5385,6 +5421,7 @@ int main(void)
 		tcase_set_timeout(gateway, 120);
 		tcase_add_test(gateway, events_pass_through_the_gateway_as_they_happen);
 		tcase_add_test(gateway, metrics_are_closed_at_the_gateway);
+		tcase_add_test(gateway, the_docs_page_passes_through_the_gateway_with_its_own_policy);
 		tcase_add_test(gateway, a_burst_over_the_limit_gets_429);
 		tcase_add_test(gateway, idempotent_requests_survive_a_killed_replica);
 		tcase_add_test(gateway, a_storage_outage_reaches_clients_as_octopusd_s_503);

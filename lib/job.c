@@ -132,6 +132,8 @@ struct octo_engine {
 	int hard_stop;           /* running tasks must stop */
 	octo_engine_listener listener;
 	void *listener_payload;
+	unsigned listener_calls; /* calls of it running now */
+	pthread_cond_t listener_idle; /* listener_calls fell to 0 */
 	uint32_t durations[DURATIONS];
 	size_t duration_count;
 	flight *flights[FLIGHT_BUCKETS]; /* files being prepared, by id */
@@ -521,8 +523,6 @@ typedef struct {
 	int finished;
 	int first_end;  /* the job just ended: counted and logged once */
 	job_state state;
-	octo_engine_listener listener; /* read under the lock: it may be replaced */
-	void *listener_payload;
 } change;
 
 /* Under the lock: counts a change of `j`; renders the record when it must
@@ -542,14 +542,34 @@ static void note_change(octo_engine *e, job *j, int persist, change *c)
 		c->record = render(j);
 		j->persisted_ms = octo__monotonic_ms();
 	}
-	c->listener = e->listener;
-	c->listener_payload = e->listener_payload;
 	if (c->first_end) {
 		j->ended_at = time(NULL);
 		octo_metrics_inc(e->m.finished[j->state]);
 	}
 	if (c->finished)
 		queue_webhook(e, j, 0);
+}
+
+/* Outside the lock: tells the listener, counted so that
+ * octo_engine_set_listener() can wait until no call of the old one runs. */
+static void announce(octo_engine *e, const change *c)
+{
+	octo_engine_listener fn;
+	void *payload;
+
+	pthread_mutex_lock(&e->lock);
+	fn = e->listener;
+	payload = e->listener_payload;
+	if (fn)
+		e->listener_calls++;
+	pthread_mutex_unlock(&e->lock);
+	if (!fn)
+		return;
+	fn(c->j->id, c->seq, c->finished, payload);
+	pthread_mutex_lock(&e->lock);
+	if (--e->listener_calls == 0)
+		pthread_cond_broadcast(&e->listener_idle);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* Outside the lock: writes the record (unless a newer one was) and tells
@@ -578,8 +598,7 @@ static int publish(octo_engine *e, change *c)
 		octo_log_write(e->log, c->state == J_COMPLETED ? OCTO_LOG_INFO : OCTO_LOG_WARN,
 		               "Download job finished", f, 2);
 	}
-	if (c->listener)
-		c->listener(c->j->id, c->seq, c->finished, c->listener_payload);
+	announce(e, c);
 	return rc;
 }
 
@@ -1175,6 +1194,9 @@ void octo_engine_set_listener(octo_engine *e, octo_engine_listener fn, void *pay
 	pthread_mutex_lock(&e->lock);
 	e->listener = fn;
 	e->listener_payload = payload;
+	/* The old listener's payload may be freed once this returns. */
+	while (e->listener_calls > 0)
+		pthread_cond_wait(&e->listener_idle, &e->lock);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -1507,8 +1529,6 @@ static void deliver(octo_engine *e, job *j)
 	c.seq = j->seq;
 	c.finished = 1;
 	c.record = render(j);
-	c.listener = e->listener;
-	c.listener_payload = e->listener_payload;
 	pthread_mutex_unlock(&e->lock);
 	publish(e, &c);
 }
@@ -1673,6 +1693,7 @@ int octo_engine_new(octo_engine **out, octo_store *store, octo_processor process
 	pthread_cond_init(&e->tick, &attr);
 	pthread_cond_init(&e->idle, &attr);
 	pthread_cond_init(&e->deliver, &attr);
+	pthread_cond_init(&e->listener_idle, NULL);
 	pthread_condattr_destroy(&attr);
 	*out = e;
 	return 0;
@@ -1824,6 +1845,7 @@ void octo_engine_free(octo_engine *e)
 	pthread_cond_destroy(&e->tick);
 	pthread_cond_destroy(&e->idle);
 	pthread_cond_destroy(&e->deliver);
+	pthread_cond_destroy(&e->listener_idle);
 	explicit_bzero(e->webhook_key, sizeof(e->webhook_key));
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->shutdown_lock);

@@ -223,9 +223,11 @@ OCTO_EXTERN int octo_engine_cancel(octo_engine *engine, const char *job_id);
 typedef void (*octo_engine_listener)(const char *job_id, uint64_t seq,
                                      int finished, void *payload);
 /* Makes `fn` (NULL: none) the listener of `engine`, with `payload`
- * (borrowed), in place of any other. A change made just before may still
- * reach the previous listener. An API given this engine takes the listener
- * over for its event streams. */
+ * (borrowed), in place of any other. When it returns, no call of the
+ * previous listener is running or will start, so its payload may be
+ * freed; it waits for calls in progress, so a listener must not call it.
+ * An API given this engine takes the listener over for its event
+ * streams. */
 OCTO_EXTERN void octo_engine_set_listener(octo_engine *engine,
                                           octo_engine_listener fn, void *payload);
 

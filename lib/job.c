@@ -986,14 +986,16 @@ int octo_engine_submit(octo_engine *e, const int64_t *ids, size_t count, char *j
 
 static int check_job_options(const octo_engine *e, const octo_job_options *o)
 {
-	if (o && o->idempotency_key && !key_valid(o->idempotency_key))
-		return octo__error(OCTO_EINVAL, "an idempotency key is 1 to 255 characters of "
-		                                "[A-Za-z0-9._:-]");
-	if (!o || !o->callback_url)
+	if (!o)
 		return 0;
 	if (o->version != OCTO_JOB_OPTIONS_VERSION)
 		return octo__error(OCTO_EINVAL, "job options version %u is not %d", o->version,
 		                   OCTO_JOB_OPTIONS_VERSION);
+	if (o->idempotency_key && !key_valid(o->idempotency_key))
+		return octo__error(OCTO_EINVAL, "an idempotency key is 1 to 255 characters of "
+		                                "[A-Za-z0-9._:-]");
+	if (!o->callback_url)
+		return 0;
 	if (!octo__webhook_url_valid(o->callback_url))
 		return octo__error(OCTO_EINVAL, "callbackUrl must be an http or https URL of at "
 		                                "most 2048 bytes");

@@ -2423,6 +2423,12 @@ START_TEST(an_idempotency_key_replays_or_conflicts_across_restarts)
 	ck_assert_int_eq(octo_engine_submit_with(T.engine, other, 1, &jo, again), OCTO_ECONFLICT);
 	jo.idempotency_key = "bad key!";
 	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, again), OCTO_EINVAL);
+	/* Options of another layout are refused, callback URL or not. */
+	jo.idempotency_key = "order-18";
+	jo.version = OCTO_JOB_OPTIONS_VERSION + 1;
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, again), OCTO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(octo_error_last(), "version"));
+	jo.version = OCTO_JOB_OPTIONS_VERSION;
 	jo.idempotency_key = "order-17";
 	wait_status(first, "completed");
 	stop_engine(0);

@@ -176,9 +176,9 @@ typedef struct {
  * (NULL: none; copied). Returns 0 for a new job, 1 when the idempotency key
  * named an earlier one (whose id is then in `job_id`).
  * Errors: those of octo_engine_submit(); OCTO_EINVAL also for a bad
- * idempotency key, a callback URL that is not http(s) or is too long, a
- * callback URL with options of another version, or one given to an engine
- * without webhook_secret; OCTO_ECONFLICT when the idempotency key was used
+ * idempotency key, options of another version, a callback URL that is
+ * not http(s) or is too long, or one given to an engine without
+ * webhook_secret; OCTO_ECONFLICT when the idempotency key was used
  * with other files or another callback URL; OCTO_EBUSY also while another
  * submit with the same key is being written. */
 OCTO_EXTERN int octo_engine_submit_with(octo_engine *engine, const int64_t *file_ids,

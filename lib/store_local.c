@@ -446,7 +446,8 @@ static void commit(local_store *s, change *batch)
 
 	while (c) {
 		if (c->tmp) {
-			rc = checkpoint(s);
+			if ((rc = checkpoint(s)) < 0)
+				unlink(c->tmp); /* install() removes it when it fails */
 			finish(c, rc < 0 ? rc : install(s, c->tmp, c->key, 1));
 			c = c->next;
 			continue;

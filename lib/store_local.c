@@ -46,6 +46,7 @@ typedef struct change {
 	const void *data;   /* a journaled put, or NULL */
 	size_t len;
 	const char *tmp;    /* a direct put: a durable temporary file to rename */
+	char staged[PATH_MAX]; /* a journaled put: its temporary file, once written */
 	int rc;             /* set by the committer */
 	char message[256];
 	int done;
@@ -61,6 +62,10 @@ typedef struct {
 	uint64_t size;        /* where the next entry goes */
 	uint64_t space;       /* bytes of the file written (zeroes or entries) */
 	uint64_t generation;  /* of the entries since the last checkpoint */
+	int dirty;            /* bytes past the header may be replayed: a
+	                       * checkpoint must start a new generation */
+	int torn;             /* an append failed: rotate before the next */
+	int ready;            /* replayed at open: closing may checkpoint */
 } journal;
 
 typedef struct {
@@ -84,8 +89,9 @@ static int object_path(const local_store *s, const char *key, char *out, size_t 
 	return 0;
 }
 
-/* mkdir -p for every directory in `path` before its last '/'. */
-static int make_parents(char *path, size_t from)
+/* mkdir -p for every directory in `path` before its last '/'; counts
+ * the directories it made in *made (may be NULL). */
+static int make_parents(char *path, size_t from, int *made)
 {
 	char *slash;
 
@@ -93,7 +99,10 @@ static int make_parents(char *path, size_t from)
 		if (slash == path)
 			continue;
 		*slash = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+		if (mkdir(path, 0750) == 0) {
+			if (made)
+				(*made)++;
+		} else if (errno != EEXIST) {
 			int err = errno;
 			*slash = '/';
 			return io_error(err, "mkdir", path);
@@ -190,20 +199,37 @@ static int fill_temp(local_store *s, const source *src, int durable, char *tmp, 
 	return 0;
 }
 
+/* Syncs the directory holding `path` and, for each of the `made`
+ * directories just created above it, the one holding that in turn. */
+static int fsync_dirs_of(const char *path, int made)
+{
+	char at[PATH_MAX];
+	char *slash;
+	int rc;
+
+	snprintf(at, sizeof(at), "%s", path);
+	do {
+		if ((rc = fsync_dir_of(at)) < 0 || !(slash = strrchr(at, '/')))
+			return rc;
+		*slash = '\0';
+	} while (made-- > 0);
+	return 0;
+}
+
 /* Renames a temporary file over the object's path. */
 static int install(local_store *s, const char *tmp, const char *key, int durable)
 {
 	char path[PATH_MAX];
-	int rc;
+	int rc, made = 0;
 
 	if ((rc = object_path(s, key, path, sizeof(path))) < 0 ||
-	    (rc = make_parents(path, strlen(s->root) + 1)) < 0)
+	    (rc = make_parents(path, strlen(s->root) + 1, &made)) < 0)
 		goto fail;
 	if (rename(tmp, path) < 0) {
 		rc = io_error(errno, "rename", path);
 		goto fail;
 	}
-	return durable ? fsync_dir_of(path) : 0;
+	return durable ? fsync_dirs_of(path, made) : 0;
 fail:
 	unlink(tmp);
 	return rc;
@@ -368,7 +394,8 @@ static int make_space(local_store *s, uint64_t end)
 }
 
 /* Starts a new generation: everything journaled so far must be on disk,
- * in its objects, before the header stops replay from reading it. */
+ * in its objects, before the header stops replay from reading it. Until
+ * the new header is synced, the old generation stays dirty. */
 static int checkpoint(local_store *s)
 {
 	journal *j = &s->journal;
@@ -376,7 +403,7 @@ static int checkpoint(local_store *s)
 	uint64_t generation;
 	int rc;
 
-	if (j->size == HEADER_SIZE)
+	if (!j->dirty)
 		return 0;
 	if (syncfs(j->fd) < 0)
 		return io_error(errno, "syncfs", s->root);
@@ -386,10 +413,16 @@ static int checkpoint(local_store *s)
 	put_le(header + DIGEST + 4, generation, 8);
 	if ((rc = seal(header, 12)) < 0 || (rc = make_space(s, HEADER_SIZE)) < 0)
 		return rc;
-	if (pwrite_all(j->fd, header, sizeof(header), 0) < 0 || fdatasync(j->fd) < 0)
+	if (pwrite_all(j->fd, header, sizeof(header), 0) < 0 || fdatasync(j->fd) < 0) {
+		/* The new header may be on disk all the same: entries of the
+		 * old generation would not be replayed. None is appended
+		 * before a checkpoint succeeds. */
+		j->torn = 1;
 		return io_error(errno, "write the header of", JOURNAL);
+	}
 	j->generation = generation;
 	j->size = HEADER_SIZE;
+	j->dirty = j->torn = 0;
 	return 0;
 }
 
@@ -400,7 +433,9 @@ static void finish(change *c, int rc)
 		snprintf(c->message, sizeof(c->message), "%s", octo_error_last());
 }
 
-/* Appends the run of journaled changes [from, to) with one fdatasync. */
+/* Appends the changes of [from, to) that were staged, with one
+ * fdatasync. After a failed append its entries may lie on disk past the
+ * end, so the next append starts a new generation first. */
 static int append_run(local_store *s, change *from, change *to)
 {
 	journal *j = &s->journal;
@@ -409,30 +444,78 @@ static int append_run(local_store *s, change *from, change *to)
 	change *c;
 	int rc = 0;
 
+	if (j->torn && (rc = checkpoint(s)) < 0)
+		return rc;
 	for (c = from; c != to; c = c->next)
-		total += entry_size(c);
+		total += c->rc < 0 ? 0 : entry_size(c);
+	if (total == 0)
+		return 0;
 	if ((rc = make_space(s, j->size + total)) < 0)
 		return rc;
 	if (!(buf = malloc(total)))
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	for (c = from, at = buf; c != to && rc == 0; c = c->next) {
+		if (c->rc < 0)
+			continue;
 		rc = encode_entry(c, j->generation, at);
 		at += entry_size(c);
 	}
-	if (rc == 0 && (pwrite_all(j->fd, buf, total, j->size) < 0 || fdatasync(j->fd) < 0))
+	j->dirty = 1;
+	if (rc == 0 && (pwrite_all(j->fd, buf, total, j->size) < 0 || fdatasync(j->fd) < 0)) {
 		rc = io_error(errno, "append to", JOURNAL);
+		j->torn = 1;
+	}
 	free(buf);
 	if (rc == 0)
 		j->size += total;
 	return rc;
 }
 
-/* Makes one change visible: the journal already holds it durably. */
+/* Before a put is journaled, everything that can fail for reasons of its
+ * own is done: its directories made, its bytes in a temporary file, its
+ * path checked. What is journaled then only has to be renamed, so replay
+ * never meets a put that failed. */
+static void stage(local_store *s, change *c)
+{
+	source src = { c->data, -1, 0, c->len };
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if ((rc = object_path(s, c->key, path, sizeof(path))) < 0 ||
+	    (rc = make_parents(path, strlen(s->root) + 1, NULL)) < 0) {
+		finish(c, rc);
+		return;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		finish(c, io_error(EISDIR, "put", path));
+		return;
+	}
+	if ((rc = fill_temp(s, &src, 0, c->staged, sizeof(c->staged))) < 0)
+		finish(c, rc);
+}
+
+/* Makes one journaled change visible (replay). */
 static int apply(local_store *s, const change *c)
 {
 	source src = { c->data, -1, 0, c->len };
 
 	return c->data ? write_object(s, c->key, &src, 0) : remove_object(s, c->key, 0);
+}
+
+/* Makes a journaled change of a batch visible, or drops what it staged. */
+static void settle(local_store *s, change *c, int rc)
+{
+	if (c->rc < 0)
+		return; /* failed while staging */
+	if (!c->data)
+		finish(c, rc < 0 ? rc : remove_object(s, c->key, 0));
+	else if (rc == 0)
+		finish(c, install(s, c->staged, c->key, 0));
+	else {
+		unlink(c->staged);
+		finish(c, rc);
+	}
 }
 
 /* Commits a batch in order: runs of journaled changes, each appended and
@@ -453,10 +536,11 @@ static void commit(local_store *s, change *batch)
 			continue;
 		}
 		for (run = c, end = c; end && !end->tmp; end = end->next)
-			;
+			if (end->data)
+				stage(s, end);
 		rc = append_run(s, run, end);
 		for (c = run; c != end; c = c->next)
-			finish(c, rc < 0 ? rc : apply(s, c));
+			settle(s, c, rc);
 	}
 	if (s->journal.size >= JOURNAL_CHECKPOINT)
 		checkpoint(s); /* on failure, the next batch tries again */
@@ -772,7 +856,9 @@ static void local_free(octo_store *store)
 	local_store *s = (local_store *)store;
 
 	if (s->journal.fd >= 0) {
-		checkpoint(s); /* on failure the next open replays the journal */
+		/* Never after a failed open: the journal is not replayed yet. */
+		if (s->journal.ready)
+			checkpoint(s); /* on failure the next open replays it */
 		close(s->journal.fd);
 	}
 	pthread_mutex_destroy(&s->journal.lock);
@@ -841,11 +927,13 @@ static int replay_entries(local_store *s, const unsigned char *data, size_t size
 			c.data = body + 24 + klen;
 			c.len = (size_t)vlen;
 		}
-		if ((rc = apply(s, &c)) < 0 && rc != OCTO_ENOTFOUND)
+		/* A full device may be freed and the open tried again; any other
+		 * failure (a directory now where the object was) would fail every
+		 * open, so that entry is passed over. */
+		if ((rc = apply(s, &c)) == OCTO_ENOSPC)
 			return rc;
 		at += ENTRY_HEAD + klen + (del ? 0 : vlen);
 	}
-	s->journal.size = at;
 	return 0;
 }
 
@@ -872,19 +960,25 @@ static int open_journal(local_store *s)
 	if (fstat(j->fd, &st) < 0)
 		return io_error(errno, "stat", path);
 	j->space = (uint64_t)st.st_size;
-	j->size = 0; /* checkpoint() below writes the header */
 	if (st.st_size > 0) {
+		ssize_t got;
 		if (!(data = malloc((size_t)st.st_size)))
 			return octo__error(OCTO_ENOMEM, "out of memory");
-		if (pread(j->fd, data, (size_t)st.st_size, 0) != st.st_size)
-			rc = io_error(errno ? errno : EIO, "read", path);
+		got = pread(j->fd, data, (size_t)st.st_size, 0);
+		if (got != st.st_size)
+			rc = io_error(got < 0 ? errno : EIO, "read", path);
 		else
 			rc = replay_entries(s, data, (size_t)st.st_size);
 		free(data);
 		if (rc < 0)
 			return rc; /* the journal stays for the next open */
 	}
-	return checkpoint(s);
+	/* Always a generation of our own, whatever the file held. */
+	j->dirty = 1;
+	if ((rc = checkpoint(s)) < 0)
+		return rc;
+	j->ready = 1;
+	return 0;
 }
 
 int octo_store_open_local(octo_store **out, const char *dir)
@@ -899,7 +993,7 @@ int octo_store_open_local(octo_store **out, const char *dir)
 	if (strlen(dir) + sizeof("/" TMP_DIR "/put-XXXXXX") + OCTO_STORE_KEY_MAX >= PATH_MAX)
 		return octo__error(OCTO_EINVAL, "store directory path too long");
 	snprintf(tmp, sizeof(tmp), "%s/" TMP_DIR "/", dir);
-	if ((rc = make_parents(tmp, 0)) < 0)
+	if ((rc = make_parents(tmp, 0, NULL)) < 0)
 		return rc;
 	tmp[strlen(tmp) - 1] = '\0';
 	if (!(s = calloc(1, sizeof(*s))) || !(s->root = strdup(dir))) {

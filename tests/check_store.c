@@ -777,6 +777,51 @@ START_TEST(a_second_store_on_the_same_directory_writes_durably_without_the_journ
 }
 END_TEST
 
+/* A clean close and a reopen must leave a journal that still protects
+ * the next writes: the reopen starts a generation of its own. */
+START_TEST(writes_after_a_clean_reopen_survive_a_power_loss)
+{
+	char *copy;
+	size_t len;
+
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "first", 5), 0);
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "second", 6), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "b", 1), 0);
+	copy = journal_copy(&len);
+	lose_power(copy, len);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "second", 6);
+	assert_object("jobs/b.json", "b", 1);
+	free(copy);
+}
+END_TEST
+
+/* A put that fails on its own path (a file where a directory must be)
+ * fails before it is journaled: nothing to replay, and the store still
+ * opens. */
+START_TEST(a_put_that_fails_is_never_replayed)
+{
+	char *copy;
+	size_t len;
+
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "a", 1), 0);
+	ck_assert_int_eq(octo_store_put(store, "flat", "x", 1), 0);
+	ck_assert_int_lt(octo_store_put(store, "flat/below", "y", 1), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "b", 1), 0);
+	ck_assert_int_eq(tmp_entries(), 0);
+	copy = journal_copy(&len);
+	lose_power(copy, len);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "a", 1);
+	assert_object("jobs/b.json", "b", 1);
+	assert_object("flat", "x", 1);
+	ck_assert_int_eq(octo_store_head(store, "flat/below", NULL), OCTO_ENOTFOUND);
+	free(copy);
+}
+END_TEST
+
 /* ---- concurrency ---------------------------------------------------- */
 
 #define PUT_THREADS 8
@@ -959,6 +1004,71 @@ static int enospc_child(const char *where)
 	return ok ? CHILD_OK : CHILD_WRONG;
 }
 
+/* Reads or writes a whole file; 0 on success. */
+static int file_io(const char *path, char *data, size_t *len, int write_it)
+{
+	FILE *f = fopen(path, write_it ? "wb" : "rb");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = write_it ? fwrite(data, 1, *len, f) : fread(data, 1, *len, f);
+	if (!write_it)
+		*len = n;
+	return fclose(f) == 0 && (!write_it || n == *len) ? 0 : -1;
+}
+
+/* Fills the device with one file; its path is the caller's to remove. */
+static void fill_device(const char *path)
+{
+	static const char block[4096];
+	FILE *f = fopen(path, "wb");
+
+	while (f && fwrite(block, 1, sizeof(block), f) == sizeof(block) && fflush(f) == 0)
+		;
+	if (f)
+		fclose(f);
+}
+
+/* In the child: a power loss took an object whose put the journal holds,
+ * and the device is full when the store is opened again. That open fails
+ * with OCTO_ENOSPC and must leave the journal as it was, so the open
+ * after space is freed still brings the object back. */
+static int replay_child(const char *where)
+{
+	enum { SIZE = 100 * 1024 };
+	char dir_path[300], obj[300], journal[300], filler[300], *data, *copy, *got = NULL;
+	size_t len = 2 * SIZE, got_len = 0;
+	octo_store *s = NULL;
+	int ok;
+
+	snprintf(dir_path, sizeof(dir_path), "%s/store", where);
+	snprintf(obj, sizeof(obj), "%s/store/obj", where);
+	snprintf(journal, sizeof(journal), "%s/store/.journal", where);
+	snprintf(filler, sizeof(filler), "%s/filler", where);
+	if (!(data = malloc(SIZE)) || !(copy = malloc(len)))
+		return CHILD_WRONG;
+	memset(data, 'r', SIZE);
+	ok = octo_store_open_local(&s, dir_path) == 0 && octo_store_put(s, "obj", data, SIZE) == 0 &&
+	     file_io(journal, copy, &len, 0) == 0;
+	octo_store_free(s);
+	s = NULL;
+	ok = ok && unlink(obj) == 0 && file_io(journal, copy, &len, 1) == 0;
+	fill_device(filler);
+	ok = ok && octo_store_open_local(&s, dir_path) == OCTO_ENOSPC;
+	octo_store_free(s); /* NULL: the open failed */
+	s = NULL;
+	ok = ok && unlink(filler) == 0 && octo_store_open_local(&s, dir_path) == 0 &&
+	     octo_store_get(s, "obj", &got, &got_len) == 0 && got_len == SIZE &&
+	     memcmp(got, data, SIZE) == 0;
+	octo_free(got);
+	octo_store_free(s);
+	free(data);
+	free(copy);
+	umount2(where, MNT_DETACH);
+	return ok ? CHILD_OK : CHILD_WRONG;
+}
+
 /* Runs `body` (or just the mount when NULL) in a child with a small
  * tmpfs at base; returns the child's exit code. */
 static int in_small_fs(int (*body)(const char *), const char *where)
@@ -985,6 +1095,12 @@ static int in_small_fs(int (*body)(const char *), const char *where)
 START_TEST(put_on_a_full_device_fails_with_enospc_and_keeps_the_old_object)
 {
 	ck_assert_int_eq(in_small_fs(enospc_child, base), CHILD_OK);
+}
+END_TEST
+
+START_TEST(an_open_that_cannot_replay_keeps_the_journal_for_the_next)
+{
+	ck_assert_int_eq(in_small_fs(replay_child, base), CHILD_OK);
 }
 END_TEST
 
@@ -1114,6 +1230,8 @@ int main(void)
 	tcase_add_test(tc, replay_stops_at_a_torn_or_corrupt_entry);
 	tcase_add_test(tc, a_direct_put_is_never_undone_by_an_older_journaled_put);
 	tcase_add_test(tc, a_second_store_on_the_same_directory_writes_durably_without_the_journal);
+	tcase_add_test(tc, writes_after_a_clean_reopen_survive_a_power_loss);
+	tcase_add_test(tc, a_put_that_fails_is_never_replayed);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("concurrency", setup_open);
@@ -1127,6 +1245,7 @@ int main(void)
 	if (can_mount_small_fs()) {
 		tc = store_tcase("full_device", setup);
 		tcase_add_test(tc, put_on_a_full_device_fails_with_enospc_and_keeps_the_old_object);
+		tcase_add_test(tc, an_open_that_cannot_replay_keeps_the_journal_for_the_next);
 		suite_add_tcase(s, tc);
 	} else {
 		fprintf(stderr, "store: ENOSPC test not run: cannot mount a tmpfs "

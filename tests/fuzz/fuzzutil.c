@@ -476,6 +476,16 @@ static void find_file_url(fuzz_world *w)
 	octo_response_free(resp);
 }
 
+static fuzz_world *live_world;
+
+/* At exit, before libcrypto's own cleanup (registered earlier, so run
+ * later) frees what the workers' record writes still use. */
+static void stop_world(void)
+{
+	octo_api_shutdown(live_world->api);
+	octo_engine_shutdown(live_world->engine, 0);
+}
+
 void fuzz_world_init(fuzz_world *w)
 {
 	octo_engine_options eo = OCTO_ENGINE_OPTIONS_INIT;
@@ -515,6 +525,8 @@ void fuzz_world_init(fuzz_world *w)
 	ao.trusted_proxies = "127.0.0.1,10.0.0.0/8,::1";
 	ao.metrics = w->metrics;
 	FUZZ_CHECK(octo_api_new(&w->api, w->store, &ao) == 0, "api: %s", octo_error_last());
+	live_world = w;
+	atexit(stop_world);
 	FUZZ_CHECK(make_job(w, w->job_id) == 0, "the first job did not complete");
 	w->job_ms = now_ms();
 	find_file_url(w);

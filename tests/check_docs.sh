@@ -32,17 +32,8 @@ if [ -z "${OCTOPUSD:-}" ] || [ ! -x "$OCTOPUSD" ]; then
 	missing="$missing octopusd(\$OCTOPUSD)"
 fi
 
-if [ -n "$missing" ]; then
-	for t in $missing; do
-		echo "SKIP: $t not found (apt-get install chromium; npm ci --prefix tests/tools, or set OCTO_TOOLS_DIR)"
-	done
-	if [ "${OCTO_REQUIRE_TOOLS:-0}" = 1 ]; then
-		echo "FAIL: required tools are missing (OCTO_REQUIRE_TOOLS=1):$missing"
-		echo "0%: Checks: 1, Failures: 1, Errors: 0"
-		exit 1
-	fi
-	exit 77
-fi
+install_hint="apt-get install chromium; npm ci --prefix tests/tools, or set OCTO_TOOLS_DIR"
+. "$top/tests/web/require.sh"
 
 OCTO_CHROMIUM=$browser NODE_TOOLS="$tools/node_modules" \
 	exec "$node" "$top/tests/web/check_docs.js"

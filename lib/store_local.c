@@ -447,16 +447,12 @@ static int append_run(local_store *s, change *from, change *to)
 	if (j->torn && (rc = checkpoint(s)) < 0)
 		return rc;
 	for (c = from; c != to; c = c->next)
-		total += c->rc < 0 ? 0 : entry_size(c);
-	if (total == 0)
-		return 0;
+		total += entry_size(c);
 	if ((rc = make_space(s, j->size + total)) < 0)
 		return rc;
 	if (!(buf = malloc(total)))
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	for (c = from, at = buf; c != to && rc == 0; c = c->next) {
-		if (c->rc < 0)
-			continue;
 		rc = encode_entry(c, j->generation, at);
 		at += entry_size(c);
 	}
@@ -474,8 +470,11 @@ static int append_run(local_store *s, change *from, change *to)
 /* Before a put is journaled, everything that can fail for reasons of its
  * own is done: its directories made, its bytes in a temporary file, its
  * path checked. What is journaled then only has to be renamed, so replay
- * never meets a put that failed. */
-static void stage(local_store *s, change *c)
+ * never meets a put that failed. Each caller stages its own put before
+ * it queues, so the copies run in parallel and the committer only
+ * appends, syncs and renames. Directories are never removed, so what
+ * staging made is still there when the put is installed. */
+static int stage(local_store *s, change *c)
 {
 	source src = { c->data, -1, 0, c->len };
 	char path[PATH_MAX];
@@ -483,16 +482,11 @@ static void stage(local_store *s, change *c)
 	int rc;
 
 	if ((rc = object_path(s, c->key, path, sizeof(path))) < 0 ||
-	    (rc = make_parents(path, strlen(s->root) + 1, NULL)) < 0) {
-		finish(c, rc);
-		return;
-	}
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		finish(c, io_error(EISDIR, "put", path));
-		return;
-	}
-	if ((rc = fill_temp(s, &src, 0, c->staged, sizeof(c->staged))) < 0)
-		finish(c, rc);
+	    (rc = make_parents(path, strlen(s->root) + 1, NULL)) < 0)
+		return rc;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return io_error(EISDIR, "put", path);
+	return fill_temp(s, &src, 0, c->staged, sizeof(c->staged));
 }
 
 /* Makes one journaled change visible (replay). */
@@ -506,8 +500,6 @@ static int apply(local_store *s, const change *c)
 /* Makes a journaled change of a batch visible, or drops what it staged. */
 static void settle(local_store *s, change *c, int rc)
 {
-	if (c->rc < 0)
-		return; /* failed while staging */
 	if (!c->data)
 		finish(c, rc < 0 ? rc : remove_object(s, c->key, 0));
 	else if (rc == 0)
@@ -536,8 +528,7 @@ static void commit(local_store *s, change *batch)
 			continue;
 		}
 		for (run = c, end = c; end && !end->tmp; end = end->next)
-			if (end->data)
-				stage(s, end);
+			;
 		rc = append_run(s, run, end);
 		for (c = run; c != end; c = c->next)
 			settle(s, c, rc);
@@ -613,9 +604,12 @@ static int local_put(octo_store *store, const char *key, const void *data, size_
 	local_store *s = (local_store *)store;
 	source src = { data, -1, 0, len };
 	change c = { .key = key, .data = data, .len = len };
+	int rc;
 
 	if (s->journal.fd < 0 || len > JOURNAL_VALUE_MAX)
 		return put_direct(s, key, &src);
+	if ((rc = stage(s, &c)) < 0)
+		return rc;
 	return submit(s, &c);
 }
 

@@ -2725,6 +2725,215 @@ START_TEST(route_is_the_template_or_unmatched)
 }
 END_TEST
 
+/* ---- the streams of a finished job ------------------------------------------- */
+
+/* Counts the wakes of one stream. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int wakes;
+} waker;
+
+static void on_wake(void *payload)
+{
+	waker *w = payload;
+
+	pthread_mutex_lock(&w->lock);
+	w->wakes++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int wakes(waker *w)
+{
+	int n;
+
+	pthread_mutex_lock(&w->lock);
+	n = w->wakes;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+/* Waits (bounded) for a wake after the first `seen`. */
+static void wait_wake(waker *w, int seen)
+{
+	struct timespec deadline;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&w->lock);
+	while (w->wakes <= seen)
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != 0)
+			break;
+	n = w->wakes;
+	pthread_mutex_unlock(&w->lock);
+	ck_assert_msg(n > seen, "no wake within %d ms", WAIT_MS);
+}
+
+/* Reads what the stream has now: what octo_stream_read() returned last
+ * (0: more may come, -1: the stream is over), the text in `out`. */
+static long drain(octo_stream *s, char *out, size_t size)
+{
+	size_t got = 0;
+	long n;
+
+	while ((n = octo_stream_read(s, out + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	return n;
+}
+
+/* Reads until the stream is over, waiting for its wakes; the text of the
+ * last read in `out`. */
+static void drain_to_end(octo_stream *s, waker *w, char *out, size_t size)
+{
+	int seen;
+
+	for (;;) {
+		seen = wakes(w);
+		if (drain(s, out, size) < 0)
+			return;
+		wait_wake(w, seen);
+	}
+}
+
+/* The events of a job that waits in the queue behind another that holds
+ * the only worker, so its cancel is the one change it makes; heartbeats
+ * far away. */
+typedef struct {
+	octo_engine *engine;
+	octo_api *api;
+	char job[OCTO_JOB_ID_LEN + 1];
+	octo_stream *s[2];
+	waker w[2];
+} finishing;
+
+static void finishing_start(finishing *f)
+{
+	octo_engine_options eo = OCTO_ENGINE_OPTIONS_INIT;
+	octo_api_options o = test_options();
+	int64_t busy = 10001, queued = 10002;
+	char path[96], text[4096], other[OCTO_JOB_ID_LEN + 1];
+	octo_response *resp;
+	int i;
+
+	memset(f, 0, sizeof(*f));
+	eo.workers = 1;
+	ck_assert_int_eq(octo_engine_new(&f->engine, store, slow_processor, NULL, &eo), 0);
+	ck_assert_int_eq(octo_engine_start(f->engine, NULL), 0);
+	ck_assert_int_eq(octo_engine_submit(f->engine, &busy, 1, other), 0);
+	ck_assert_int_eq(octo_engine_submit(f->engine, &queued, 1, f->job), 0);
+	o.engine = f->engine;
+	o.sse_heartbeat_ms = 600000;
+	f->api = api_with(&o);
+	snprintf(path, sizeof(path), "/v1/download/%s/events", f->job);
+	for (i = 0; i < 2; i++) {
+		pthread_mutex_init(&f->w[i].lock, NULL);
+		pthread_cond_init(&f->w[i].cond, NULL);
+		resp = call(f->api, "GET", path);
+		ck_assert_int_eq(octo_response_status(resp), 200);
+		ck_assert_int_eq(octo_response_take_stream(resp, &f->s[i]), 1);
+		octo_response_free(resp);
+		octo_stream_set_wake(f->s[i], on_wake, &f->w[i]);
+		ck_assert_int_eq(drain(f->s[i], text, sizeof(text)), 0);
+		ck_assert_ptr_nonnull(strstr(text, "event: queued\n"));
+	}
+}
+
+static void finishing_end(finishing *f)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		octo_stream_free(f->s[i]);
+		pthread_cond_destroy(&f->w[i].cond);
+		pthread_mutex_destroy(&f->w[i].lock);
+	}
+	octo_api_free(custom);
+	custom = NULL;
+	octo_engine_shutdown(f->engine, 0);
+	octo_engine_free(f->engine);
+}
+
+/* Ending a stream costs about what sending it its event does: no stream
+ * ends before every stream of the job has its terminal event. */
+START_TEST(streams_of_a_finished_job_end_once_each_has_its_last_event)
+{
+	char text[4096];
+	finishing f;
+
+	finishing_start(&f);
+	ck_assert_int_eq(octo_engine_cancel(f.engine, f.job), 0);
+	/* Its event, and no end: the other stream has not had the event. */
+	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), 0);
+	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
+	ck_assert_int_eq(drain(f.s[1], text, sizeof(text)), 0);
+	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
+	drain_to_end(f.s[0], &f.w[0], text, sizeof(text));
+	ck_assert_str_eq(text, "");
+	drain_to_end(f.s[1], &f.w[1], text, sizeof(text));
+	ck_assert_str_eq(text, "");
+	finishing_end(&f);
+}
+END_TEST
+
+/* A client that does not read keeps its stream from sending: the others
+ * end all the same, after a while. */
+START_TEST(a_stream_that_never_takes_its_last_event_does_not_hold_the_others)
+{
+	char text[4096];
+	finishing f;
+
+	finishing_start(&f);
+	ck_assert_int_eq(octo_engine_cancel(f.engine, f.job), 0);
+	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), 0);
+	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
+	drain_to_end(f.s[0], &f.w[0], text, sizeof(text));
+	ck_assert_str_eq(text, "");
+	/* The slow one still gets its event, then ends at once. */
+	ck_assert_int_eq(drain(f.s[1], text, sizeof(text)), -1);
+	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
+	finishing_end(&f);
+}
+END_TEST
+
+START_TEST(a_stream_freed_before_its_last_event_lets_the_others_end)
+{
+	char text[4096];
+	finishing f;
+
+	finishing_start(&f);
+	ck_assert_int_eq(octo_engine_cancel(f.engine, f.job), 0);
+	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), 0);
+	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
+	octo_stream_free(f.s[1]); /* its client went away */
+	f.s[1] = NULL;
+	drain_to_end(f.s[0], &f.w[0], text, sizeof(text));
+	ck_assert_str_eq(text, "");
+	finishing_end(&f);
+}
+END_TEST
+
+START_TEST(shutdown_ends_a_stream_that_waits_for_the_others)
+{
+	char text[4096];
+	finishing f;
+	int seen;
+
+	finishing_start(&f);
+	ck_assert_int_eq(octo_engine_cancel(f.engine, f.job), 0);
+	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), 0);
+	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
+	seen = wakes(&f.w[0]);
+	octo_api_shutdown(f.api);
+	wait_wake(&f.w[0], seen);
+	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), -1);
+	ck_assert_str_eq(text, ""); /* its terminal event was its last */
+	finishing_end(&f);
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------------------ */
 
 static TCase *tcase(Suite *s, const char *name)
@@ -2779,6 +2988,12 @@ int main(void)
 	tcase_add_test(tc, start_through_an_engine_after_shutdown_is_answered_at_once);
 	tcase_add_test(tc, requests_that_do_not_wait_are_served_after_shutdown);
 	tcase_add_test(tc, free_answers_a_waiting_start);
+
+	tc = tcase(s, "streams of a finished job");
+	tcase_add_test(tc, streams_of_a_finished_job_end_once_each_has_its_last_event);
+	tcase_add_test(tc, a_stream_that_never_takes_its_last_event_does_not_hold_the_others);
+	tcase_add_test(tc, a_stream_freed_before_its_last_event_lets_the_others_end);
+	tcase_add_test(tc, shutdown_ends_a_stream_that_waits_for_the_others);
 
 	tc = tcase(s, "validation");
 	tcase_add_loop_test(tc, bad_file_id_bodies_get_400, 0, (int)COUNT(bad_file_id));

@@ -91,7 +91,7 @@ static void wake(octo_stream *s)
  * still to send to the job's ending, made on first need. */
 static void join_ending(octo__events *ev, octo_stream *s, ending **e)
 {
-	if (s->finished || s->ending || s->closing)
+	if (s->finished || s->ended || s->ending || s->closing)
 		return;
 	if (!*e && !(*e = calloc(1, sizeof(**e))))
 		return; /* out of memory: the stream ends at once, as it may */
@@ -436,8 +436,10 @@ long octo_stream_read(octo_stream *s, char *buf, size_t max)
 			put_out(s, event);
 			if (finished && event)
 				s->finished = 1; /* the terminal event goes out, then the end */
-			else if (finished)
+			else if (finished) {
+				leave_ending(s); /* nothing to send: no one waits for it */
 				s->ended = 1; /* nothing new, and nothing will come */
+			}
 		} else if (s->heartbeat) {
 			put_out(s, strdup(": heartbeat\n\n"));
 		}

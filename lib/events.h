@@ -1,7 +1,8 @@
 /* Event streams of jobs (Server-Sent Events), for the HTTP API: who
  * watches which job, when each has something to send, and heartbeats.
  * An idle stream costs a few hundred bytes and no thread: it is woken
- * only when its job changes, on a heartbeat, or at shutdown. */
+ * only when its job changes, on a heartbeat, at shutdown, or to end once
+ * every stream of its finished job has the terminal event. */
 #ifndef OCTO_LIB_EVENTS_H
 #define OCTO_LIB_EVENTS_H
 

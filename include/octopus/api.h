@@ -187,7 +187,9 @@ OCTO_EXTERN void octo_stream_set_wake(octo_stream *s, void (*wake)(void *payload
 /* Copies up to `max` bytes of the stream `s` that are ready to send into
  * `buf`. Returns the count, 0 when nothing is ready (wait for the wake
  * call), or -1 when the stream has ended: after its job's final event, the
- * "error" event of an unknown job, or the "shutdown" event. */
+ * "error" event of an unknown job, or the "shutdown" event. After the
+ * final event of a job, 0 comes until every stream of the job has read
+ * its own final event (at most a second); then a wake, and -1. */
 OCTO_EXTERN long octo_stream_read(octo_stream *s, char *buf, size_t max);
 
 /* Ends the life of the stream `s`; its wake function is not called once

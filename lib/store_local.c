@@ -47,6 +47,7 @@ typedef struct change {
 	size_t len;
 	const char *tmp;    /* a direct put: a durable temporary file to rename */
 	char staged[PATH_MAX]; /* a journaled put: its temporary file, once written */
+	int staged_fd;        /* or its unnamed file (O_TMPFILE), or -1 */
 	int rc;             /* set by the committer */
 	char message[256];
 	int done;
@@ -72,6 +73,7 @@ typedef struct {
 	octo_store base;
 	char *root;
 	journal journal;
+	int unnamed;          /* files made with O_TMPFILE can be linked */
 } local_store;
 
 static int io_error(int err, const char *what, const char *path)
@@ -467,13 +469,38 @@ static int append_run(local_store *s, change *from, change *to)
 	return rc;
 }
 
+/* A put of a new key is staged in an unnamed file in its directory
+ * (O_TMPFILE), linked under its name once journaled: one change of a
+ * directory instead of a file made in .tmp, then renamed from there, and
+ * nothing left behind by a crash in between. Returns 1 when the
+ * filesystem has no unnamed files, so a named one is used instead. */
+static int stage_unnamed(change *c, const char *path)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+	c->staged_fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (c->staged_fd < 0)
+		return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL
+		               ? 1
+		               : io_error(errno, "create a file in", dir);
+	if (write_all(c->staged_fd, c->data, c->len) < 0) {
+		rc = io_error(errno, "write a file in", dir);
+		close(c->staged_fd);
+		c->staged_fd = -1;
+		return rc;
+	}
+	return 0;
+}
+
 /* Before a put is journaled, everything that can fail for reasons of its
  * own is done: its directories made, its bytes in a temporary file, its
- * path checked. What is journaled then only has to be renamed, so replay
- * never meets a put that failed. Each caller stages its own put before
- * it queues, so the copies run in parallel and the committer only
- * appends, syncs and renames. Directories are never removed, so what
- * staging made is still there when the put is installed. */
+ * path checked. What is journaled then only has to be linked or renamed,
+ * so replay never meets a put that failed. Each caller stages its own
+ * put before it queues, so the copies run in parallel and the committer
+ * only appends, syncs and installs. Directories are never removed, so
+ * what staging made is still there when the put is installed. */
 static int stage(local_store *s, change *c)
 {
 	source src = { c->data, -1, 0, c->len };
@@ -484,9 +511,31 @@ static int stage(local_store *s, change *c)
 	if ((rc = object_path(s, c->key, path, sizeof(path))) < 0 ||
 	    (rc = make_parents(path, strlen(s->root) + 1, NULL)) < 0)
 		return rc;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return io_error(EISDIR, "put", path);
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return io_error(EISDIR, "put", path);
+	} else if (errno == ENOENT && s->unnamed && (rc = stage_unnamed(c, path)) <= 0) {
+		return rc;
+	}
 	return fill_temp(s, &src, 0, c->staged, sizeof(c->staged));
+}
+
+/* Links a put's unnamed file under the object's name. A key made since
+ * it was staged (by another handle on the directory) is replaced as any
+ * other object is: through a named temporary file. */
+static int link_unnamed(local_store *s, change *c)
+{
+	source src = { c->data, -1, 0, c->len };
+	char proc[64], path[PATH_MAX];
+	int rc = 0;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->staged_fd);
+	if ((rc = object_path(s, c->key, path, sizeof(path))) == 0 &&
+	    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
+		rc = errno == EEXIST ? write_object(s, c->key, &src, 0) : io_error(errno, "link", path);
+	close(c->staged_fd);
+	c->staged_fd = -1;
+	return rc;
 }
 
 /* Makes one journaled change visible (replay). */
@@ -503,9 +552,12 @@ static void settle(local_store *s, change *c, int rc)
 	if (!c->data)
 		finish(c, rc < 0 ? rc : remove_object(s, c->key, 0));
 	else if (rc == 0)
-		finish(c, install(s, c->staged, c->key, 0));
+		finish(c, c->staged_fd >= 0 ? link_unnamed(s, c) : install(s, c->staged, c->key, 0));
 	else {
-		unlink(c->staged);
+		if (c->staged_fd >= 0)
+			close(c->staged_fd); /* an unnamed file is gone with it */
+		else
+			unlink(c->staged);
 		finish(c, rc);
 	}
 }
@@ -603,7 +655,7 @@ static int local_put(octo_store *store, const char *key, const void *data, size_
 {
 	local_store *s = (local_store *)store;
 	source src = { data, -1, 0, len };
-	change c = { .key = key, .data = data, .len = len };
+	change c = { .key = key, .data = data, .len = len, .staged_fd = -1 };
 	int rc;
 
 	if (s->journal.fd < 0 || len > JOURNAL_VALUE_MAX)
@@ -998,6 +1050,8 @@ int octo_store_open_local(octo_store **out, const char *dir)
 	pthread_mutex_init(&s->journal.lock, NULL);
 	s->journal.tail = &s->journal.head;
 	s->journal.fd = -1;
+	/* An unnamed file is linked through its /proc/self/fd entry. */
+	s->unnamed = access("/proc/self/fd", X_OK) == 0;
 	if ((rc = local_ping(&s->base)) < 0 || (rc = open_journal(s)) < 0) {
 		local_free(&s->base);
 		return rc;

@@ -469,17 +469,19 @@ static int append_run(local_store *s, change *from, change *to)
 	return rc;
 }
 
-/* A put of a new key is staged in an unnamed file in its directory
- * (O_TMPFILE), linked under its name once journaled: one change of a
- * directory instead of a file made in .tmp, then renamed from there, and
- * nothing left behind by a crash in between. Returns 1 when the
+/* A put of a new key is staged in an unnamed file (O_TMPFILE) in .tmp,
+ * linked under its name once journaled: one change of a directory (the
+ * object's) instead of a file made in .tmp, then renamed from there
+ * across directories, and nothing left behind by a crash in between.
+ * Made in .tmp, as every other temporary file is, so that a store whose
+ * .tmp is gone fails its puts as its ping does. Returns 1 when the
  * filesystem has no unnamed files, so a named one is used instead. */
-static int stage_unnamed(change *c, const char *path)
+static int stage_unnamed(local_store *s, change *c)
 {
 	char dir[PATH_MAX];
 	int rc;
 
-	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+	snprintf(dir, sizeof(dir), "%s/" TMP_DIR, s->root);
 	c->staged_fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (c->staged_fd < 0)
 		return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL
@@ -514,7 +516,7 @@ static int stage(local_store *s, change *c)
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode))
 			return io_error(EISDIR, "put", path);
-	} else if (errno == ENOENT && s->unnamed && (rc = stage_unnamed(c, path)) <= 0) {
+	} else if (errno == ENOENT && s->unnamed && (rc = stage_unnamed(s, c)) <= 0) {
 		return rc;
 	}
 	return fill_temp(s, &src, 0, c->staged, sizeof(c->staged));

@@ -261,6 +261,27 @@ START_TEST(ping_fails_after_tmp_is_replaced_by_a_file)
 }
 END_TEST
 
+/* A store that fails its ping fails its puts too, new keys and old:
+ * the server must not accept work it then reports it cannot store. */
+START_TEST(puts_fail_while_tmp_is_gone)
+{
+	char tmp[600], away[620];
+
+	ck_assert_int_eq(octo_store_put(store, "jobs/old.json", "1", 1), 0);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	snprintf(away, sizeof(away), "%s.away", tmp);
+	ck_assert_int_eq(rename(tmp, away), 0);
+	ck_assert_int_eq(octo_store_ping(store), OCTO_EIO);
+	ck_assert_int_eq(octo_store_put(store, "jobs/new.json", "2", 1), OCTO_EIO);
+	ck_assert_int_eq(octo_store_put(store, "jobs/old.json", "2", 1), OCTO_EIO);
+	ck_assert_int_eq(rename(away, tmp), 0);
+	ck_assert_int_eq(octo_store_head(store, "jobs/new.json", NULL), OCTO_ENOTFOUND);
+	assert_object("jobs/old.json", "1", 1);
+	ck_assert_int_eq(octo_store_put(store, "jobs/new.json", "2", 1), 0);
+	assert_object("jobs/new.json", "2", 1);
+}
+END_TEST
+
 /* ---- put / head / get / delete -------------------------------------- */
 
 START_TEST(put_head_get_delete_round_trip)
@@ -1261,6 +1282,7 @@ int main(void)
 	tcase_add_test(tc, ping_fails_after_the_directory_is_removed);
 	tcase_add_test(tc, ping_fails_after_the_directory_is_replaced_by_a_file);
 	tcase_add_test(tc, ping_fails_after_tmp_is_replaced_by_a_file);
+	tcase_add_test(tc, puts_fail_while_tmp_is_gone);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("round_trip", setup_open);

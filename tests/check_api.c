@@ -89,20 +89,30 @@ static int reply_calls(reply *r)
 	return n;
 }
 
-/* Waits (bounded) for the callback and returns the response it got. */
-static octo_response *reply_wait(reply *r)
+/* Waits (bounded) until there were more than `seen` calls; their count. */
+static int reply_wait_past(reply *r, int seen)
 {
 	struct timespec deadline;
-	octo_response *resp;
 	int calls;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += WAIT_MS / 1000;
 	pthread_mutex_lock(&r->lock);
-	while (r->calls == 0)
+	while (r->calls <= seen)
 		if (pthread_cond_timedwait(&r->cond, &r->lock, &deadline) != 0)
 			break;
 	calls = r->calls;
+	pthread_mutex_unlock(&r->lock);
+	return calls;
+}
+
+/* Waits (bounded) for the callback and returns the response it got. */
+static octo_response *reply_wait(reply *r)
+{
+	octo_response *resp;
+	int calls = reply_wait_past(r, 0);
+
+	pthread_mutex_lock(&r->lock);
 	resp = r->resp;
 	pthread_mutex_unlock(&r->lock);
 	ck_assert_msg(calls == 1, "done was called %d times within %d ms", calls, WAIT_MS);
@@ -2727,48 +2737,15 @@ END_TEST
 
 /* ---- the streams of a finished job ------------------------------------------- */
 
-/* Counts the wakes of one stream. */
-typedef struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int wakes;
-} waker;
-
+/* A stream's wake function: counts its calls in a reply. */
 static void on_wake(void *payload)
 {
-	waker *w = payload;
+	reply *w = payload;
 
 	pthread_mutex_lock(&w->lock);
-	w->wakes++;
+	w->calls++;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-}
-
-static int wakes(waker *w)
-{
-	int n;
-
-	pthread_mutex_lock(&w->lock);
-	n = w->wakes;
-	pthread_mutex_unlock(&w->lock);
-	return n;
-}
-
-/* Waits (bounded) for a wake after the first `seen`. */
-static void wait_wake(waker *w, int seen)
-{
-	struct timespec deadline;
-	int n;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&w->lock);
-	while (w->wakes <= seen)
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != 0)
-			break;
-	n = w->wakes;
-	pthread_mutex_unlock(&w->lock);
-	ck_assert_msg(n > seen, "no wake within %d ms", WAIT_MS);
 }
 
 /* Reads what the stream has now: what octo_stream_read() returned last
@@ -2786,15 +2763,15 @@ static long drain(octo_stream *s, char *out, size_t size)
 
 /* Reads until the stream is over, waiting for its wakes; the text of the
  * last read in `out`. */
-static void drain_to_end(octo_stream *s, waker *w, char *out, size_t size)
+static void drain_to_end(octo_stream *s, reply *w, char *out, size_t size)
 {
 	int seen;
 
 	for (;;) {
-		seen = wakes(w);
+		seen = reply_calls(w);
 		if (drain(s, out, size) < 0)
 			return;
-		wait_wake(w, seen);
+		ck_assert_msg(reply_wait_past(w, seen) > seen, "no wake within %d ms", WAIT_MS);
 	}
 }
 
@@ -2806,7 +2783,7 @@ typedef struct {
 	octo_api *api;
 	char job[OCTO_JOB_ID_LEN + 1];
 	octo_stream *s[2];
-	waker w[2];
+	reply w[2];           /* the wakes of each stream */
 } finishing;
 
 static void finishing_start(finishing *f)
@@ -2829,8 +2806,7 @@ static void finishing_start(finishing *f)
 	f->api = api_with(&o);
 	snprintf(path, sizeof(path), "/v1/download/%s/events", f->job);
 	for (i = 0; i < 2; i++) {
-		pthread_mutex_init(&f->w[i].lock, NULL);
-		pthread_cond_init(&f->w[i].cond, NULL);
+		reply_init(&f->w[i]);
 		resp = call(f->api, "GET", path);
 		ck_assert_int_eq(octo_response_status(resp), 200);
 		ck_assert_int_eq(octo_response_take_stream(resp, &f->s[i]), 1);
@@ -2847,8 +2823,7 @@ static void finishing_end(finishing *f)
 
 	for (i = 0; i < 2; i++) {
 		octo_stream_free(f->s[i]);
-		pthread_cond_destroy(&f->w[i].cond);
-		pthread_mutex_destroy(&f->w[i].lock);
+		reply_destroy(&f->w[i]);
 	}
 	octo_api_free(custom);
 	custom = NULL;
@@ -2925,9 +2900,9 @@ START_TEST(shutdown_ends_a_stream_that_waits_for_the_others)
 	ck_assert_int_eq(octo_engine_cancel(f.engine, f.job), 0);
 	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), 0);
 	ck_assert_ptr_nonnull(strstr(text, "event: cancelled\n"));
-	seen = wakes(&f.w[0]);
+	seen = reply_calls(&f.w[0]);
 	octo_api_shutdown(f.api);
-	wait_wake(&f.w[0], seen);
+	ck_assert_int_gt(reply_wait_past(&f.w[0], seen), seen);
 	ck_assert_int_eq(drain(f.s[0], text, sizeof(text)), -1);
 	ck_assert_str_eq(text, ""); /* its terminal event was its last */
 	finishing_end(&f);

@@ -218,23 +218,34 @@ static int fsync_dirs_of(const char *path, int made)
 	return 0;
 }
 
-/* Renames a temporary file over the object's path. */
+/* Renames a temporary file over `path`, whose directories exist; on
+ * failure the temporary file is removed. */
+static int place(const char *tmp, const char *path)
+{
+	int rc;
+
+	if (rename(tmp, path) == 0)
+		return 0;
+	rc = io_error(errno, "rename", path);
+	unlink(tmp);
+	return rc;
+}
+
+/* Renames a temporary file over the object's path, making its
+ * directories first. */
 static int install(local_store *s, const char *tmp, const char *key, int durable)
 {
 	char path[PATH_MAX];
 	int rc, made = 0;
 
 	if ((rc = object_path(s, key, path, sizeof(path))) < 0 ||
-	    (rc = make_parents(path, strlen(s->root) + 1, &made)) < 0)
-		goto fail;
-	if (rename(tmp, path) < 0) {
-		rc = io_error(errno, "rename", path);
-		goto fail;
+	    (rc = make_parents(path, strlen(s->root) + 1, &made)) < 0) {
+		unlink(tmp);
+		return rc;
 	}
+	if ((rc = place(tmp, path)) < 0)
+		return rc;
 	return durable ? fsync_dirs_of(path, made) : 0;
-fail:
-	unlink(tmp);
-	return rc;
 }
 
 static int write_object(local_store *s, const char *key, const source *src, int durable)
@@ -522,18 +533,22 @@ static int stage(local_store *s, change *c)
 	return fill_temp(s, &src, 0, c->staged, sizeof(c->staged));
 }
 
-/* Links a put's unnamed file under the object's name. A key made since
- * it was staged (by another handle on the directory) is replaced as any
- * other object is: through a named temporary file. */
-static int link_unnamed(local_store *s, change *c)
+/* Puts a staged put's file in place: staging made its directories. An
+ * unnamed file is linked under the object's name; a key made since it
+ * was staged (by another put) is replaced as any other object is,
+ * through a named temporary file. */
+static int install_staged(local_store *s, change *c)
 {
 	source src = { c->data, -1, 0, c->len };
 	char proc[64], path[PATH_MAX];
-	int rc = 0;
+	int rc;
 
+	object_path(s, c->key, path, sizeof(path)); /* fits: staging made it */
+	if (c->staged_fd < 0)
+		return place(c->staged, path);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->staged_fd);
-	if ((rc = object_path(s, c->key, path, sizeof(path))) == 0 &&
-	    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
+	rc = 0;
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
 		rc = errno == EEXIST ? write_object(s, c->key, &src, 0) : io_error(errno, "link", path);
 	close(c->staged_fd);
 	c->staged_fd = -1;
@@ -554,7 +569,7 @@ static void settle(local_store *s, change *c, int rc)
 	if (!c->data)
 		finish(c, rc < 0 ? rc : remove_object(s, c->key, 0));
 	else if (rc == 0)
-		finish(c, c->staged_fd >= 0 ? link_unnamed(s, c) : install(s, c->staged, c->key, 0));
+		finish(c, install_staged(s, c));
 	else {
 		if (c->staged_fd >= 0)
 			close(c->staged_fd); /* an unnamed file is gone with it */

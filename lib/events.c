@@ -73,13 +73,6 @@ struct octo__events {
 	int ticker_stop;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void wake(octo_stream *s)
 {
@@ -124,7 +117,7 @@ static void on_change(const char *job_id, uint64_t seq, int finished, void *payl
 		/* Listed only now, once every stream is counted in: streams
 		 * that sent the event meanwhile have counted themselves out. */
 		pthread_mutex_lock(&ev->end_lock);
-		e->deadline_ms = now_ms() + ENDING_WAIT_MS;
+		e->deadline_ms = octo__monotonic_ms() + ENDING_WAIT_MS;
 		e->next = ev->endings;
 		ev->endings = e;
 		pthread_cond_signal(&ev->tick);
@@ -224,12 +217,12 @@ static void deadline_of(uint64_t ms, struct timespec *ts)
 static void *ticker_main(void *arg)
 {
 	octo__events *ev = arg;
-	uint64_t beat = now_ms() + ev->heartbeat_ms;
+	uint64_t beat = octo__monotonic_ms() + ev->heartbeat_ms;
 	struct timespec ts;
 
 	pthread_mutex_lock(&ev->end_lock);
 	while (!ev->ticker_stop) {
-		uint64_t now = now_ms(), due = beat;
+		uint64_t now = octo__monotonic_ms(), due = beat;
 		ending *over = take_over(ev, now, &due);
 		int heartbeat = now >= beat;
 		if (!over && !heartbeat) {

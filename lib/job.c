@@ -7,6 +7,7 @@
  * one was, so records never go back in time. */
 #include "config.h"
 #include "internal.h"
+#include "store.h"
 #include "webhook.h"
 
 #include <octopus/job.h>
@@ -584,7 +585,7 @@ static int publish(octo_engine *e, change *c)
 		record_key(c->j, key, sizeof(key));
 		pthread_mutex_lock(&c->j->persist_lock);
 		if (c->seq > c->j->persisted_seq) {
-			rc = octo_store_put(e->store, key, c->record, strlen(c->record));
+			rc = octo__store_put_record(e->store, key, c->record, strlen(c->record));
 			if (rc == 0)
 				c->j->persisted_seq = c->seq;
 		}
@@ -1089,7 +1090,7 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	/* Durable before anyone hears of the job. */
 	record = render(j);
 	record_key(j, key, sizeof(key));
-	rc = record ? octo_store_put(e->store, key, record, strlen(record))
+	rc = record ? octo__store_put_record(e->store, key, record, strlen(record))
 	            : octo__error(OCTO_ENOMEM, "out of memory");
 	free(record);
 	pthread_mutex_lock(&e->lock);

@@ -168,6 +168,23 @@ int octo_store_put(octo_store *store, const char *key, const void *data, size_t 
 	                store->backend->put(store, key, data ? data : "", len));
 }
 
+int octo__store_put_record(octo_store *store, const char *key, const void *data,
+                           size_t len)
+{
+	double t0 = octo__monotonic_seconds();
+	int rc;
+
+	octo__error_clear();
+	if ((rc = check_key(key)) < 0)
+		return rc;
+	if (!data && len > 0)
+		return octo__error(OCTO_EINVAL, "no data");
+	if (!store->backend->put_record)
+		return octo_store_put(store, key, data, len);
+	return observed(store, OP_PUT, t0,
+	                store->backend->put_record(store, key, data ? data : "", len));
+}
+
 int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
                       uint64_t len)
 {

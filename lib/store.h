@@ -13,6 +13,9 @@ typedef struct {
 	int (*put_fd)(octo_store *store, const char *key, int fd, uint64_t offset,
 	              uint64_t len);
 	int (*put)(octo_store *store, const char *key, const void *data, size_t len);
+	/* Optional: a put of a small object rewritten often (a job record),
+	 * which the backend may keep other than as an object of its own. */
+	int (*put_record)(octo_store *store, const char *key, const void *data, size_t len);
 	int (*get_cb)(octo_store *store, const char *key, octo_store_data_cb cb,
 	              void *payload);
 	int (*del)(octo_store *store, const char *key);
@@ -31,6 +34,11 @@ struct octo_store {
 	const octo__store_backend *backend;
 	struct octo__store_metrics *metrics; /* NULL: calls are not counted */
 };
+
+/* octo_store_put() of a job record: backends without put_record put it
+ * as any other object. */
+int octo__store_put_record(octo_store *store, const char *key, const void *data,
+                           size_t len);
 
 /* Opens the object for reading: *fd is the caller's to close.
  * OCTO_EUNSUPPORTED on backends whose objects are not local files. */

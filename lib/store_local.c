@@ -16,9 +16,15 @@
  * is used, so that an append changes no metadata and its fdatasync waits
  * for its own blocks only, not for a filesystem commit of every object
  * installed since. One process owns a journal (flock): a second opener of
- * the same directory writes each object durably on its own. */
+ * the same directory writes each object durably on its own.
+ *
+ * Job records are not files: they live in the record log (records.h),
+ * which the journal's owner owns too. A key that is both a record and a
+ * file (a file put before the record) is the record; deleting the key
+ * removes the file first, then the record. */
 #include "config.h"
 #include "internal.h"
+#include "records.h"
 #include "store.h"
 
 #include <dirent.h>
@@ -31,7 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define TMP_DIR ".tmp"
@@ -73,6 +81,7 @@ typedef struct {
 	octo_store base;
 	char *root;
 	journal journal;
+	octo__records *records; /* job records: not files (records.h) */
 	int unnamed;          /* files made with O_TMPFILE can be linked */
 } local_store;
 
@@ -668,6 +677,18 @@ static int put_direct(local_store *s, const char *key, const source *src)
 	return submit(s, &c);
 }
 
+/* A key put as a file stops being a record, whose entry would hide the
+ * file. Until the record has gone (a crash in between), it is the
+ * object: as if the put had not happened. */
+static int unrecord(local_store *s, const char *key, int rc)
+{
+	if (rc < 0 || s->journal.fd < 0 ||
+	    octo__records_get(s->records, key, NULL, NULL, NULL) != 0)
+		return rc;
+	rc = octo__records_del(s->records, key);
+	return rc == OCTO_ENOTFOUND ? 0 : rc;
+}
+
 static int local_put(octo_store *store, const char *key, const void *data, size_t len)
 {
 	local_store *s = (local_store *)store;
@@ -676,18 +697,56 @@ static int local_put(octo_store *store, const char *key, const void *data, size_
 	int rc;
 
 	if (s->journal.fd < 0 || len > JOURNAL_VALUE_MAX)
-		return put_direct(s, key, &src);
+		return unrecord(s, key, put_direct(s, key, &src));
 	if ((rc = stage(s, &c)) < 0)
 		return rc;
-	return submit(s, &c);
+	return unrecord(s, key, submit(s, &c));
 }
 
 static int local_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
                         uint64_t len)
 {
+	local_store *s = (local_store *)store;
 	source src = { NULL, fd, offset, len };
 
-	return put_direct((local_store *)store, key, &src);
+	return unrecord(s, key, put_direct(s, key, &src));
+}
+
+static int local_ping(octo_store *store);
+
+/* The record log writes into space it set aside, so a record would
+ * still fit on a device too full for anything else. It is refused as a
+ * file of its size would be: the server must not accept a job whose
+ * files it has no room for. */
+static int has_room(local_store *s, size_t len)
+{
+	struct statvfs vfs;
+	uint64_t free_bytes;
+
+	if (fstatvfs(s->journal.fd, &vfs) < 0)
+		return io_error(errno, "statvfs", s->root);
+	free_bytes = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
+	if (free_bytes <= len)
+		return io_error(ENOSPC, "put a record in", s->root);
+	return 0;
+}
+
+/* Job records go to the record log when this handle owns the store; the
+ * file they may hide (a key put as a file before) is left until the key
+ * is deleted. A store that fails its ping fails them as it fails other
+ * puts: the server must not accept work it then reports it cannot
+ * store. */
+static int local_put_record(octo_store *store, const char *key, const void *data,
+                            size_t len)
+{
+	local_store *s = (local_store *)store;
+	int rc;
+
+	if (s->journal.fd < 0 || len > OCTO__RECORD_MAX)
+		return local_put(store, key, data, len);
+	if ((rc = local_ping(store)) < 0 || (rc = has_room(s, len)) < 0)
+		return rc;
+	return octo__records_put(s->records, key, data, len);
 }
 
 /* An etag that changes whenever the file does, as web servers make them. */
@@ -699,8 +758,6 @@ static void fill_info(const struct stat *st, octo_object_info *info)
 	         (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
 	         (long)(st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
 }
-
-static int local_ping(octo_store *store);
 
 /* A key that is missing because the whole store is (its directory gone,
  * its volume unmounted) is no answer about the object: report the store
@@ -719,6 +776,8 @@ static int local_head(octo_store *store, const char *key, octo_object_info *info
 	struct stat st;
 	int rc;
 
+	if ((rc = octo__records_get(s->records, key, info, NULL, NULL)) != OCTO_ENOTFOUND)
+		return rc;
 	if ((rc = object_path(s, key, path, sizeof(path))) < 0)
 		return rc;
 	if (stat(path, &st) < 0) {
@@ -732,6 +791,28 @@ static int local_head(octo_store *store, const char *key, octo_object_info *info
 	return 0;
 }
 
+/* A record is served from a copy in an unnamed memory file, so that
+ * readers get a descriptor for it as they do for files. */
+static int open_record(local_store *s, const char *key, int *out, octo_object_info *info)
+{
+	char *data;
+	size_t len;
+	int fd, rc;
+
+	if ((rc = octo__records_get(s->records, key, info, &data, &len)) < 0)
+		return rc;
+	fd = memfd_create("octo-record", MFD_CLOEXEC);
+	if (fd < 0 || write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		rc = io_error(errno, "copy the record", key);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		*out = fd;
+	}
+	free(data);
+	return rc;
+}
+
 static int local_open_object(octo_store *store, const char *key, int *out,
                              octo_object_info *info)
 {
@@ -740,6 +821,8 @@ static int local_open_object(octo_store *store, const char *key, int *out,
 	struct stat st;
 	int fd, rc;
 
+	if ((rc = open_record(s, key, out, info)) != OCTO_ENOTFOUND)
+		return rc;
 	if ((rc = object_path(s, key, path, sizeof(path))) < 0)
 		return rc;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -763,9 +846,17 @@ static int local_open_object(octo_store *store, const char *key, int *out,
 static int local_get_cb(octo_store *store, const char *key, octo_store_data_cb cb,
                         void *payload)
 {
-	char buf[64 * 1024];
+	local_store *s = (local_store *)store;
+	char buf[64 * 1024], *data = NULL;
+	size_t len;
 	int fd, rc;
 
+	if ((rc = octo__records_get(s->records, key, NULL, &data, &len)) != OCTO_ENOTFOUND) {
+		if (rc == 0 && cb(data, len, payload) != 0)
+			rc = octo__error(OCTO_EABORTED, "reader stopped");
+		free(data);
+		return rc;
+	}
 	if ((rc = local_open_object(store, key, &fd, NULL)) < 0)
 		return rc;
 	for (;;) {
@@ -792,6 +883,7 @@ static int local_get_cb(octo_store *store, const char *key, octo_store_data_cb c
 typedef struct {
 	char *key;
 	octo_object_info info;
+	int record;  /* a record hides a file of the same key */
 } listed;
 
 typedef struct {
@@ -809,10 +901,8 @@ static int dir_may_match(const char *rel, const char *prefix)
 	return strncmp(rel, prefix, n < p ? n : p) == 0;
 }
 
-static void walk_add(walk *w, const char *key, const struct stat *st)
+static void walk_push(walk *w, const char *key, const octo_object_info *info, int record)
 {
-	if (strncmp(key, w->prefix, strlen(w->prefix)) != 0 || strcmp(key, w->start_after) <= 0)
-		return;
 	if (w->count == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 64;
 		listed *bigger = realloc(w->items, cap * sizeof(*bigger));
@@ -827,8 +917,24 @@ static void walk_add(walk *w, const char *key, const struct stat *st)
 		w->failed = 1;
 		return;
 	}
-	fill_info(st, &w->items[w->count].info);
+	w->items[w->count].info = *info;
+	w->items[w->count].record = record;
 	w->count++;
+}
+
+static void walk_add(walk *w, const char *key, const struct stat *st)
+{
+	octo_object_info info;
+
+	if (strncmp(key, w->prefix, strlen(w->prefix)) != 0 || strcmp(key, w->start_after) <= 0)
+		return;
+	fill_info(st, &info);
+	walk_push(w, key, &info, 0);
+}
+
+static void walk_add_record(const char *key, const octo_object_info *info, void *payload)
+{
+	walk_push(payload, key, info, 1);
 }
 
 static void walk_dir(walk *w, const char *root, const char *rel)
@@ -858,9 +964,27 @@ static void walk_dir(walk *w, const char *root, const char *rel)
 	closedir(d);
 }
 
+/* By key; of a record and a file with the same key, the record first. */
 static int cmp_listed(const void *a, const void *b)
 {
-	return strcmp(((const listed *)a)->key, ((const listed *)b)->key);
+	const listed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : y->record - x->record;
+}
+
+/* Drops the file a record of the same key hides (sorted right after it). */
+static void drop_hidden(walk *w)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < w->count; i++) {
+		if (kept > 0 && strcmp(w->items[kept - 1].key, w->items[i].key) == 0)
+			free(w->items[i].key);
+		else
+			w->items[kept++] = w->items[i];
+	}
+	w->count = kept;
 }
 
 /* Local listing reads the whole matching tree for every page: fine for
@@ -876,10 +1000,13 @@ static int local_list(octo_store *store, const char *prefix, const char *start_a
 	if (local_ping(store) < 0)
 		return octo__error(OCTO_EIO, "store directory %s is not usable", s->root);
 	walk_dir(&w, s->root, "");
+	octo__records_each(s->records, prefix, start_after, walk_add_record, &w);
 	if (w.failed)
 		rc = octo__error(OCTO_ENOMEM, "out of memory");
-	if (w.count > 1) /* qsort() must not see NULL, which no match leaves */
+	if (w.count > 1) { /* qsort() must not see NULL, which no match leaves */
 		qsort(w.items, w.count, sizeof(*w.items), cmp_listed);
+		drop_hidden(&w);
+	}
 	n = w.count < max_keys ? w.count : max_keys;
 	for (i = 0; rc == 0 && i < n; i++)
 		if (cb(w.items[i].key, &w.items[i].info, payload) != 0)
@@ -891,14 +1018,30 @@ static int local_list(octo_store *store, const char *prefix, const char *start_a
 	return rc;
 }
 
-static int local_del(octo_store *store, const char *key)
+static int delete_file(local_store *s, const char *key)
 {
-	local_store *s = (local_store *)store;
 	change c = { .key = key };
 
 	if (s->journal.fd < 0)
 		return remove_object(s, key, 1);
 	return submit(s, &c);
+}
+
+/* A record's key may also name a file it hides (put before the record):
+ * that file goes first, so that it never shows once the record is gone. */
+static int local_del(octo_store *store, const char *key)
+{
+	local_store *s = (local_store *)store;
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (octo__records_get(s->records, key, NULL, NULL, NULL) != 0)
+		return delete_file(s, key);
+	if (object_path(s, key, path, sizeof(path)) == 0 && lstat(path, &st) == 0 &&
+	    S_ISREG(st.st_mode) && (rc = delete_file(s, key)) < 0 && rc != OCTO_ENOTFOUND)
+		return rc;
+	return octo__records_del(s->records, key);
 }
 
 /* Usable means: the root and its .tmp are directories we may write in. */
@@ -924,6 +1067,7 @@ static void local_free(octo_store *store)
 			checkpoint(s); /* on failure the next open replays it */
 		close(s->journal.fd);
 	}
+	octo__records_free(s->records);
 	pthread_mutex_destroy(&s->journal.lock);
 	free(s->root);
 	free(s);
@@ -935,6 +1079,7 @@ static const octo__store_backend local_backend = {
 	.head = local_head,
 	.put_fd = local_put_fd,
 	.put = local_put,
+	.put_record = local_put_record,
 	.get_cb = local_get_cb,
 	.del = local_del,
 	.list = local_list,
@@ -1069,7 +1214,8 @@ int octo_store_open_local(octo_store **out, const char *dir)
 	s->journal.fd = -1;
 	/* An unnamed file is linked through its /proc/self/fd entry. */
 	s->unnamed = access("/proc/self/fd", X_OK) == 0;
-	if ((rc = local_ping(&s->base)) < 0 || (rc = open_journal(s)) < 0) {
+	if ((rc = local_ping(&s->base)) < 0 || (rc = open_journal(s)) < 0 ||
+	    (rc = octo__records_open(&s->records, dir, s->journal.fd >= 0)) < 0) {
 		local_free(&s->base);
 		return rc;
 	}

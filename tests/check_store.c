@@ -18,6 +18,7 @@
 
 #include <octopus/octopus.h>
 
+#include "../lib/store.h"
 #include "store_contract.h"
 #include "testutil.h"
 
@@ -65,15 +66,19 @@ static int count_entries(const char *path)
 	return n;
 }
 
-/* What an untouched store directory holds: .tmp and the journal. */
+/* What an untouched store directory holds: .tmp, the journal and the
+ * record log. */
 static void assert_store_empty(void)
 {
-	char journal[600];
+	char path[600];
 	struct stat st;
 
-	snprintf(journal, sizeof(journal), "%s/.journal", dir);
-	ck_assert_int_eq(count_entries(dir), 2);
-	ck_assert_int_eq(stat(journal, &st), 0);
+	ck_assert_int_eq(count_entries(dir), 3);
+	snprintf(path, sizeof(path), "%s/.journal", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	snprintf(path, sizeof(path), "%s/.records", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
 }
 
@@ -1244,6 +1249,291 @@ static const store_contract local_contract = {
 	.key_max = OCTO_STORE_KEY_MAX,
 };
 
+/* ---- job records: the record log ------------------------------------ */
+
+static int put_record(octo_store *st, const char *key, const char *value)
+{
+	return octo__store_put_record(st, key, value, strlen(value));
+}
+
+static void records_path(char *out, size_t size)
+{
+	snprintf(out, size, "%s/.records", dir);
+}
+
+static off_t records_size(void)
+{
+	char path[600];
+	struct stat st;
+
+	records_path(path, sizeof(path));
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Every key `st` lists under `prefix`, joined by spaces. */
+static int list_join(const char *key, const octo_object_info *info, void *payload)
+{
+	(void)info;
+	strcat(payload, key);
+	strcat(payload, " ");
+	return 0;
+}
+
+static void assert_listed(octo_store *st, const char *prefix, const char *want)
+{
+	char got[4096] = "";
+	int more = -1;
+
+	ck_assert_int_eq(octo_store_list(st, prefix, NULL, 1000, list_join, got, &more), 0);
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(more, 0);
+}
+
+START_TEST(a_record_is_an_object_without_a_file_of_its_own)
+{
+	char path[700], buf[16] = "";
+	octo_object_info info = { 0 };
+	ssize_t n;
+	int fd;
+
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "{\"a\":1}"), 0);
+	assert_object("jobs/a.json", "{\"a\":1}", 7);
+	object_file("jobs/a.json", path, sizeof(path));
+	ck_assert(!is_file(path));
+	ck_assert_int_eq(octo_store_head(store, "jobs/a.json", &info), 0);
+	ck_assert_int_ne(info.etag[0], '\0');
+	ck_assert_int_le(llabs((long long)(info.mtime - time(NULL))), 5);
+	/* Served as files are: through a descriptor. */
+	ck_assert_int_eq(octo__store_open_object(store, "jobs/a.json", &fd, &info), 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_eq(n, 7);
+	ck_assert_str_eq(buf, "{\"a\":1}");
+	ck_assert_uint_eq(info.size, 7);
+	ck_assert_int_eq(put_record(store, "jobs/b.json", "b"), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/c.json", "c", 1), 0); /* a file */
+	assert_listed(store, "jobs/", "jobs/a.json jobs/b.json jobs/c.json ");
+	ck_assert_int_eq(octo_store_delete(store, "jobs/a.json"), 0);
+	ck_assert_int_eq(octo_store_head(store, "jobs/a.json", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_store_delete(store, "jobs/a.json"), OCTO_ENOTFOUND);
+	assert_listed(store, "jobs/", "jobs/b.json jobs/c.json ");
+}
+END_TEST
+
+START_TEST(records_survive_a_reopen_as_last_written)
+{
+	octo_object_info before, after;
+
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "first"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "second"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/b.json", "b"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/c.json", "c"), 0);
+	ck_assert_int_eq(octo_store_delete(store, "jobs/c.json"), 0);
+	ck_assert_int_eq(octo_store_put(store, "jobs/b.json", "file", 4), 0);
+	ck_assert_int_eq(octo_store_head(store, "jobs/a.json", &before), 0);
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "second", 6);
+	assert_object("jobs/b.json", "file", 4); /* a file put later replaced the record */
+	ck_assert_int_eq(octo_store_head(store, "jobs/c.json", NULL), OCTO_ENOTFOUND);
+	ck_assert_int_eq(octo_store_head(store, "jobs/a.json", &after), 0);
+	ck_assert_int_eq(after.mtime, before.mtime);
+	assert_listed(store, "jobs/", "jobs/a.json jobs/b.json ");
+}
+END_TEST
+
+/* Where `key`'s last entry starts in the log `data`: its head (64 bytes)
+ * comes right before the key. */
+static size_t entry_of(const char *data, size_t len, const char *key)
+{
+	const char *at = NULL, *p = data;
+
+	while ((p = memmem(p, len - (size_t)(p - data), key, strlen(key))) != NULL)
+		at = p++;
+	ck_assert_ptr_nonnull(at);
+	return (size_t)(at - data) - 64;
+}
+
+/* A crash leaves the log as it was synced plus whatever part of a batch
+ * reached the disk before it: only acknowledged records come back. */
+START_TEST(a_torn_or_corrupt_tail_of_the_log_is_left_behind)
+{
+	char path[600], *log;
+	size_t len, at;
+
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "a"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/b.json", "b"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/c.json", "c"), 0);
+	octo_store_free(store);
+	store = NULL;
+	records_path(path, sizeof(path));
+	/* The entry of c, half written. */
+	log = read_whole(path, &len);
+	at = entry_of(log, len, "jobs/c.json");
+	tu_write_file(path, log, at + 40);
+	free(log);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "a", 1);
+	assert_object("jobs/b.json", "b", 1);
+	ck_assert_int_eq(octo_store_head(store, "jobs/c.json", NULL), OCTO_ENOTFOUND);
+	/* One byte of d's entry changed: its digest fails, and so does
+	 * everything after it. */
+	ck_assert_int_eq(put_record(store, "jobs/d.json", "d"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/e.json", "e"), 0);
+	octo_store_free(store);
+	store = NULL;
+	log = read_whole(path, &len);
+	log[entry_of(log, len, "jobs/d.json") + 64 + 11] ^= 1; /* its value */
+	tu_write_file(path, log, len);
+	free(log);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_listed(store, "jobs/", "jobs/a.json jobs/b.json ");
+	/* Records written after a reopen are the new file's. */
+	ck_assert_int_eq(put_record(store, "jobs/f.json", "f"), 0);
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_listed(store, "jobs/", "jobs/a.json jobs/b.json jobs/f.json ");
+}
+END_TEST
+
+/* Rewriting records grows the log; past twice the live records (and
+ * 8 MiB) it is rewritten with only those. */
+START_TEST(the_log_is_compacted_to_its_live_records)
+{
+	enum { VALUE = 64 * 1024, PUTS = 200 };
+	char *value = malloc(VALUE + 1), key[32];
+	int i;
+
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'v', VALUE);
+	value[VALUE] = '\0';
+	for (i = 0; i < PUTS; i++) {
+		snprintf(key, sizeof(key), "jobs/%d.json", i % 4);
+		value[0] = (char)('a' + i % 26);
+		ck_assert_int_eq(put_record(store, key, value), 0);
+	}
+	/* 200 puts of 64 KiB wrote 12.5 MiB: compacted at least once. */
+	ck_assert_int_lt(records_size(), 9 * 1024 * 1024);
+	for (i = PUTS - 4; i < PUTS; i++) {
+		snprintf(key, sizeof(key), "jobs/%d.json", i % 4);
+		value[0] = (char)('a' + i % 26);
+		assert_object(key, value, VALUE);
+	}
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	/* A reopen starts a new file of the live records only. */
+	ck_assert_int_lt(records_size(), 4 * (VALUE + 200) + 100);
+	for (i = PUTS - 4; i < PUTS; i++) {
+		snprintf(key, sizeof(key), "jobs/%d.json", i % 4);
+		value[0] = (char)('a' + i % 26);
+		assert_object(key, value, VALUE);
+	}
+	free(value);
+}
+END_TEST
+
+/* Another handle on the directory (a replica, a tool) reads the owner's
+ * records as they change, across compactions. */
+START_TEST(a_second_store_follows_the_owners_records)
+{
+	octo_store *second;
+	char *got = NULL;
+	size_t len;
+
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "a1"), 0);
+	ck_assert_int_eq(octo_store_open_local(&second, dir), 0);
+	ck_assert_int_eq(octo_store_get(second, "jobs/a.json", &got, &len), 0);
+	ck_assert_str_eq(got, "a1");
+	octo_free(got);
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "a2"), 0);
+	ck_assert_int_eq(put_record(store, "jobs/b.json", "b"), 0);
+	ck_assert_int_eq(octo_store_get(second, "jobs/a.json", &got, &len), 0);
+	ck_assert_str_eq(got, "a2");
+	octo_free(got);
+	assert_listed(second, "jobs/", "jobs/a.json jobs/b.json ");
+	ck_assert_int_eq(octo_store_delete(store, "jobs/b.json"), 0);
+	ck_assert_int_eq(octo_store_head(second, "jobs/b.json", NULL), OCTO_ENOTFOUND);
+	/* The owner's records are its own to change. */
+	ck_assert_int_eq(octo_store_delete(second, "jobs/a.json"), OCTO_EIO);
+	/* A new owner (a restart) writes a new file. */
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_int_eq(put_record(store, "jobs/c.json", "c"), 0);
+	assert_listed(second, "jobs/", "jobs/a.json jobs/c.json ");
+	octo_store_free(second);
+}
+END_TEST
+
+/* A record and a file of one key: the record, written later, is the
+ * object; deleting the key removes both, for good. */
+START_TEST(a_record_hides_an_older_file_until_both_are_deleted)
+{
+	char path[700];
+
+	ck_assert_int_eq(octo_store_put(store, "jobs/a.json", "file", 4), 0);
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "record"), 0);
+	assert_object("jobs/a.json", "record", 6);
+	assert_listed(store, "jobs/", "jobs/a.json ");
+	ck_assert_int_eq(octo_store_delete(store, "jobs/a.json"), 0);
+	object_file("jobs/a.json", path, sizeof(path));
+	ck_assert(!is_file(path));
+	ck_assert_int_eq(octo_store_head(store, "jobs/a.json", NULL), OCTO_ENOTFOUND);
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	ck_assert_int_eq(octo_store_head(store, "jobs/a.json", NULL), OCTO_ENOTFOUND);
+	assert_listed(store, "jobs/", "");
+}
+END_TEST
+
+typedef struct {
+	octo_store *store;
+	int id;
+} recorder;
+
+static void *put_records(void *arg)
+{
+	recorder *r = arg;
+	char key[64], value[64];
+	int i, failed = 0;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(key, sizeof(key), "jobs/%d-%d.json", r->id, i);
+		snprintf(value, sizeof(value), "{\"thread\":%d,\"n\":%d}", r->id, i);
+		failed |= put_record(r->store, key, value) != 0;
+	}
+	return failed ? r : NULL;
+}
+
+START_TEST(threads_putting_records_at_once_lose_none)
+{
+	enum { THREADS = 8 };
+	pthread_t t[THREADS];
+	recorder r[THREADS];
+	char key[64], value[64];
+	void *failed;
+	int i, n;
+
+	for (i = 0; i < THREADS; i++) {
+		r[i].store = store;
+		r[i].id = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, put_records, &r[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &failed), 0);
+		ck_assert_ptr_null(failed);
+	}
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	for (i = 0; i < THREADS; i++)
+		for (n = 0; n < 50; n++) {
+			snprintf(key, sizeof(key), "jobs/%d-%d.json", i, n);
+			snprintf(value, sizeof(value), "{\"thread\":%d,\"n\":%d}", i, n);
+			assert_object(key, value, strlen(value));
+		}
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------- */
 
 static TCase *store_tcase(const char *name, void (*fixture)(void))
@@ -1319,6 +1609,16 @@ int main(void)
 	tcase_add_test(tc, a_null_key_is_invalid);
 	tcase_add_test(tc, a_key_of_the_maximum_length_is_valid_and_stored);
 	tcase_add_test(tc, a_key_one_byte_over_the_maximum_is_refused);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("records", setup_open);
+	tcase_add_test(tc, a_record_is_an_object_without_a_file_of_its_own);
+	tcase_add_test(tc, records_survive_a_reopen_as_last_written);
+	tcase_add_test(tc, a_torn_or_corrupt_tail_of_the_log_is_left_behind);
+	tcase_add_test(tc, the_log_is_compacted_to_its_live_records);
+	tcase_add_test(tc, a_second_store_follows_the_owners_records);
+	tcase_add_test(tc, a_record_hides_an_older_file_until_both_are_deleted);
+	tcase_add_test(tc, threads_putting_records_at_once_lose_none);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("journal", setup_open);

@@ -52,15 +52,18 @@ typedef struct {
  * plain files below it; partial writes live in `dir/.tmp` and are removed
  * here, so a crash never leaves a torn object. Puts of up to 1 MiB and
  * deletes made at the same time share one sync of `dir/.journal`, which
- * this replays over whatever a power loss took. The first handle on a
- * directory owns that journal; another (in this process or another)
- * writes each object durably on its own, and must not write the keys the
- * owner writes: after a power loss the owner's replay could put back its
- * older copy.
+ * this replays over whatever a power loss took. The records a job engine
+ * (job.h) writes are the exception: they are not files but entries of
+ * the log `dir/.records`, read back through this same interface. The
+ * first handle on a directory owns the journal and the log; another (in
+ * this process or another) reads the owner's records by following the
+ * log, writes each object durably on its own, and must not write the
+ * keys the owner writes: after a power loss the owner's replay could put
+ * back its older copy.
  * Errors: OCTO_EINVAL for an empty `dir` or one too long for the longest
  * key; OCTO_EIO or OCTO_ENOSPC when it cannot be created, is not a
- * writable directory, or its journal cannot be replayed (the journal is
- * kept for the next try); OCTO_ENOMEM. */
+ * writable directory, or its journal or log cannot be read or rewritten
+ * (they are kept for the next try); OCTO_ENOMEM. */
 OCTO_EXTERN int octo_store_open_local(octo_store **out, const char *dir);
 
 /* How to reach an S3 bucket. Strings are copied by octo_store_open_s3(). */

@@ -1,0 +1,790 @@
+/* The record log of a local store (see records.h).
+ *
+ * The file starts with a header: a SHA-256 digest of the rest, the magic
+ * "ORH1" and the generation, a random number chosen for each file.
+ * Entries follow: a digest of the rest, the magic "OR1\n", the key's
+ * length (4 bytes), the value's (8 bytes; all ones for a removal), the
+ * generation, the time of the put (milliseconds since the epoch), the
+ * key, the value. Integers are little-endian. A reader takes the entries
+ * of the header's generation and stops at the first that is torn, fails
+ * its digest or belongs to another: nothing after it was acknowledged,
+ * since a batch is acknowledged only once synced whole. After a failed
+ * append the owner moves to a new file before it appends again, so that
+ * entries it never acknowledged cannot reappear behind later ones. */
+#include "config.h"
+#include "internal.h"
+#include "records.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define LOG_NAME ".records"
+#define LOG_NEW ".records.new"
+#define DIGEST 32
+#define HEADER_SIZE (DIGEST + 12)
+#define ENTRY_HEAD (DIGEST + 32)
+#define ENTRY_DELETE UINT64_MAX
+#define COMPACT_MIN (8 * 1024 * 1024) /* a smaller log is never compacted */
+#define GROW (256 * 1024)             /* zeroed ahead of the appends */
+#define COPY_BUFFER (4 * 1024 * 1024) /* compaction writes this much at once */
+
+/* A live record: where its value lies in the log. */
+typedef struct slot {
+	struct slot *next;  /* in its hash bucket */
+	uint64_t at;
+	uint64_t moved;     /* its place in the next file, while compacting */
+	uint32_t len;
+	int64_t mtime_ms;
+	char key[];
+} slot;
+
+/* One put or removal waiting for a commit; lives on its caller's stack. */
+typedef struct pending {
+	const char *key;
+	const void *data;   /* NULL: a removal */
+	size_t len;
+	int64_t mtime_ms;
+	int rc;
+	char message[256];
+	int done;
+	pthread_cond_t cond; /* signalled when done, or when it is next to commit */
+	struct pending *next;
+} pending;
+
+struct octo__records {
+	char *root, *path;
+	int owner;
+	pthread_rwlock_t index; /* the slots, fd, generation and seen */
+	int fd;                 /* -1: a follower finds no log yet */
+	slot **buckets;
+	size_t nbuckets, count;
+	uint64_t live;          /* bytes the live records' entries take */
+	uint64_t generation;
+	dev_t dev;              /* a follower: the file it reads, */
+	ino_t ino;
+	uint64_t seen;          /* and the end of what it read */
+	pthread_mutex_t lock;   /* the owner's commit queue */
+	pending *head, **tail;
+	int busy;               /* some thread is committing */
+	int torn;               /* an append failed: move to a new file first */
+	uint64_t size;          /* where the next entry goes */
+	uint64_t space;         /* bytes of the file written */
+};
+
+static int io_error(int err, const char *what, const char *path)
+{
+	int code = (err == ENOSPC || err == EDQUOT) ? OCTO_ENOSPC : OCTO_EIO;
+	return octo__error(code, "%s %s: %s", what, path, strerror(err));
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+	int i;
+
+	for (i = 0; i < bytes; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Fills the digest in front of `len` bytes at out + DIGEST. */
+static int seal(unsigned char *out, size_t len)
+{
+	if (!EVP_Digest(out + DIGEST, len, out, NULL, EVP_sha256(), NULL))
+		return octo__error(OCTO_ERROR, "SHA-256 failed");
+	return 0;
+}
+
+static int sealed(const unsigned char *at, size_t len)
+{
+	unsigned char digest[DIGEST];
+
+	return EVP_Digest(at + DIGEST, len, digest, NULL, EVP_sha256(), NULL) &&
+	       memcmp(digest, at, DIGEST) == 0;
+}
+
+static int pwrite_all(int fd, const void *data, size_t len, uint64_t at)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int pread_all(int fd, void *out, size_t len, uint64_t at)
+{
+	char *p = out;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n == 0 ? EIO : errno; /* the log ended early */
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint64_t entry_bytes(const char *key, uint64_t len)
+{
+	return ENTRY_HEAD + strlen(key) + len;
+}
+
+/* Writes an entry's head and key at `out`; its value, if any, follows
+ * them and is sealed with them by seal(out, entry size - DIGEST). */
+static void encode_head(unsigned char *out, uint64_t generation, const char *key,
+                        uint64_t vlen, int64_t mtime_ms)
+{
+	size_t klen = strlen(key);
+	unsigned char *body = out + DIGEST;
+
+	memcpy(body, "OR1\n", 4);
+	put_le(body + 4, klen, 4);
+	put_le(body + 8, vlen, 8);
+	put_le(body + 16, generation, 8);
+	put_le(body + 24, (uint64_t)mtime_ms, 8);
+	memcpy(body + 32, key, klen);
+}
+
+/* ---- the index: a hash table of the live records ------------------------ */
+
+static size_t bucket_of(const octo__records *r, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+	return (size_t)(h & (r->nbuckets - 1));
+}
+
+static slot *lookup(const octo__records *r, const char *key)
+{
+	slot *s;
+
+	if (r->nbuckets == 0)
+		return NULL;
+	for (s = r->buckets[bucket_of(r, key)]; s; s = s->next)
+		if (strcmp(s->key, key) == 0)
+			return s;
+	return NULL;
+}
+
+/* Doubles the table when it is full, so chains stay about one long. */
+static int grow_index(octo__records *r)
+{
+	size_t n = r->nbuckets ? r->nbuckets * 2 : 1024, i, old = r->nbuckets;
+	slot **was = r->buckets, *s, *next;
+
+	if (r->count < r->nbuckets)
+		return 0;
+	if (!(r->buckets = calloc(n, sizeof(*r->buckets)))) {
+		r->buckets = was;
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	}
+	r->nbuckets = n;
+	for (i = 0; i < old; i++)
+		for (s = was[i]; s; s = next) {
+			size_t b = bucket_of(r, s->key);
+			next = s->next;
+			s->next = r->buckets[b];
+			r->buckets[b] = s;
+		}
+	free(was);
+	return 0;
+}
+
+static int index_put(octo__records *r, const char *key, uint64_t at, uint64_t len,
+                     int64_t mtime_ms)
+{
+	slot *s = lookup(r, key);
+	size_t klen = strlen(key), b;
+	int rc;
+
+	if (s) {
+		r->live -= entry_bytes(key, s->len);
+	} else {
+		if ((rc = grow_index(r)) < 0)
+			return rc;
+		if (!(s = malloc(sizeof(*s) + klen + 1)))
+			return octo__error(OCTO_ENOMEM, "out of memory");
+		memcpy(s->key, key, klen + 1);
+		b = bucket_of(r, key);
+		s->next = r->buckets[b];
+		r->buckets[b] = s;
+		r->count++;
+	}
+	s->at = at;
+	s->len = (uint32_t)len;
+	s->mtime_ms = mtime_ms;
+	r->live += entry_bytes(key, len);
+	return 0;
+}
+
+static void index_del(octo__records *r, const char *key)
+{
+	slot **p, *s;
+
+	if (r->nbuckets == 0)
+		return;
+	for (p = &r->buckets[bucket_of(r, key)]; (s = *p) != NULL; p = &s->next)
+		if (strcmp(s->key, key) == 0) {
+			*p = s->next;
+			r->live -= entry_bytes(key, s->len);
+			r->count--;
+			free(s);
+			return;
+		}
+}
+
+static void index_clear(octo__records *r)
+{
+	size_t i;
+	slot *s, *next;
+
+	for (i = 0; i < r->nbuckets; i++)
+		for (s = r->buckets[i]; s; s = next) {
+			next = s->next;
+			free(s);
+		}
+	free(r->buckets);
+	r->buckets = NULL;
+	r->nbuckets = r->count = 0;
+	r->live = 0;
+}
+
+/* ---- reading a log -------------------------------------------------------- */
+
+/* Reads the header of the log open at r->fd: 1 with r->generation set,
+ * 0 when there is none yet (a new file, or one not written whole). */
+static int read_header(octo__records *r)
+{
+	unsigned char h[HEADER_SIZE];
+
+	if (pread_all(r->fd, h, sizeof(h), 0) < 0 || memcmp(h + DIGEST, "ORH1", 4) != 0 ||
+	    !sealed(h, HEADER_SIZE - DIGEST))
+		return 0;
+	r->generation = get_le(h + DIGEST + 4, 8);
+	return 1;
+}
+
+/* Applies the entry at `e` (`have` bytes of the log from offset `pos`
+ * there) to the index: its size, 0 when more bytes are needed first
+ * (*need says how many), or -1 where the log ends. */
+static int64_t apply_entry(octo__records *r, const unsigned char *e, size_t have,
+                           uint64_t pos, size_t *need)
+{
+	const unsigned char *body = e + DIGEST;
+	uint64_t klen, vlen, size;
+	char key[OCTO_STORE_KEY_MAX + 1];
+	int del;
+
+	if (have < ENTRY_HEAD) {
+		*need = ENTRY_HEAD;
+		return 0;
+	}
+	klen = get_le(body + 4, 4);
+	vlen = get_le(body + 8, 8);
+	del = vlen == ENTRY_DELETE;
+	if (memcmp(body, "OR1\n", 4) != 0 || klen == 0 || klen > OCTO_STORE_KEY_MAX ||
+	    (!del && vlen > OCTO__RECORD_MAX) || get_le(body + 16, 8) != r->generation)
+		return -1;
+	size = ENTRY_HEAD + klen + (del ? 0 : vlen);
+	if (have < size) {
+		*need = (size_t)size;
+		return 0;
+	}
+	memcpy(key, body + 32, klen);
+	key[klen] = '\0';
+	if (!sealed(e, (size_t)size - DIGEST) || !octo_store_key_valid(key))
+		return -1;
+	if (del)
+		index_del(r, key);
+	else if (index_put(r, key, pos + ENTRY_HEAD + klen, vlen, (int64_t)get_le(body + 24, 8)) < 0)
+		return -1;
+	return (int64_t)size;
+}
+
+/* Applies the entries from r->seen on to the index and moves r->seen past
+ * the last whole one. */
+static int scan(octo__records *r)
+{
+	size_t cap = 64 * 1024, have = 0, off, need = 0;
+	unsigned char *buf = malloc(cap), *bigger;
+	int64_t n = 0;
+
+	if (!buf)
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	for (;;) {
+		ssize_t got = pread(r->fd, buf + have, cap - have, (off_t)(r->seen + have));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			free(buf);
+			return io_error(errno, "read", r->path);
+		}
+		have += (size_t)got;
+		for (off = 0; (n = apply_entry(r, buf + off, have - off, r->seen + off, &need)) > 0;)
+			off += (size_t)n;
+		r->seen += off;
+		memmove(buf, buf + off, have - off);
+		have -= off;
+		if (n < 0 || got == 0)
+			break;
+		if (need > cap) { /* an entry larger than the buffer */
+			if (!(bigger = realloc(buf, need))) {
+				free(buf);
+				return octo__error(OCTO_ENOMEM, "out of memory");
+			}
+			buf = bigger;
+			cap = need;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+/* Brings a follower's index (write-locked) up to what the owner has
+ * logged: a new file (the owner compacted, or another owner started) is
+ * read from its start. */
+static void follow(octo__records *r)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(r->path, &st) < 0 || r->fd < 0 || st.st_ino != r->ino || st.st_dev != r->dev) {
+		if ((fd = open(r->path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+			if (fd >= 0)
+				close(fd);
+			return; /* no log (yet): what was read stays */
+		}
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = fd;
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+		r->seen = 0;
+		index_clear(r);
+	}
+	if (r->seen == 0) {
+		if (!read_header(r))
+			return; /* being written: the next call reads it */
+		r->seen = HEADER_SIZE;
+	}
+	scan(r); /* on failure, the next call goes on from where it stopped */
+}
+
+static void enter(octo__records *r)
+{
+	if (r->owner) {
+		pthread_rwlock_rdlock(&r->index);
+	} else {
+		pthread_rwlock_wrlock(&r->index);
+		follow(r);
+	}
+}
+
+static void fill_info(const octo__records *r, const slot *s, octo_object_info *info)
+{
+	info->size = s->len;
+	info->mtime = s->mtime_ms / 1000;
+	snprintf(info->etag, sizeof(info->etag), "r%llx-%llx-%x", (unsigned long long)r->generation,
+	         (unsigned long long)s->at, (unsigned)s->len);
+}
+
+int octo__records_get(octo__records *r, const char *key, octo_object_info *info,
+                      char **data, size_t *len)
+{
+	char *copy = NULL;
+	slot *s;
+	int rc = 0;
+
+	enter(r);
+	if (!(s = lookup(r, key))) {
+		rc = OCTO_ENOTFOUND;
+	} else {
+		if (info)
+			fill_info(r, s, info);
+		if (data && !(copy = malloc((size_t)s->len + 1)))
+			rc = octo__error(OCTO_ENOMEM, "out of memory");
+		else if (data && pread_all(r->fd, copy, s->len, s->at) < 0)
+			rc = io_error(errno, "read", r->path);
+		else if (data) {
+			copy[s->len] = '\0';
+			*data = copy;
+			*len = s->len;
+			copy = NULL;
+		}
+	}
+	pthread_rwlock_unlock(&r->index);
+	free(copy);
+	return rc;
+}
+
+void octo__records_each(octo__records *r, const char *prefix, const char *start_after,
+                        void (*add)(const char *key, const octo_object_info *info,
+                                    void *payload),
+                        void *payload)
+{
+	size_t i, plen = strlen(prefix);
+	octo_object_info info;
+	slot *s;
+
+	enter(r);
+	for (i = 0; i < r->nbuckets; i++)
+		for (s = r->buckets[i]; s; s = s->next)
+			if (strncmp(s->key, prefix, plen) == 0 && strcmp(s->key, start_after) > 0) {
+				fill_info(r, s, &info);
+				add(s->key, &info, payload);
+			}
+	pthread_rwlock_unlock(&r->index);
+}
+
+/* ---- writing: the owner ---------------------------------------------------- */
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return io_error(errno, "open directory", dir);
+	if (fsync(fd) < 0)
+		rc = io_error(errno, "fsync directory", dir);
+	close(fd);
+	return rc;
+}
+
+/* Writes the header and every live record to `fd` (a new file of
+ * `generation`), noting each record's new place in its slot. */
+static int copy_live(octo__records *r, int fd, uint64_t generation, uint64_t *end)
+{
+	unsigned char *buf = malloc(COPY_BUFFER + ENTRY_HEAD + OCTO_STORE_KEY_MAX + OCTO__RECORD_MAX);
+	uint64_t at = HEADER_SIZE, flushed = 0;
+	size_t used = HEADER_SIZE, i;
+	int rc = 0;
+	slot *s;
+
+	if (!buf)
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	memcpy(buf + DIGEST, "ORH1", 4);
+	put_le(buf + DIGEST + 4, generation, 8);
+	rc = seal(buf, HEADER_SIZE - DIGEST);
+	for (i = 0; rc == 0 && i < r->nbuckets; i++)
+		for (s = r->buckets[i]; rc == 0 && s; s = s->next) {
+			size_t klen = strlen(s->key), size = ENTRY_HEAD + klen + s->len;
+			unsigned char *e = buf + used;
+
+			encode_head(e, generation, s->key, s->len, s->mtime_ms);
+			if (pread_all(r->fd, e + ENTRY_HEAD + klen, s->len, s->at) < 0) {
+				rc = io_error(errno, "read", r->path);
+				break;
+			}
+			if ((rc = seal(e, size - DIGEST)) < 0)
+				break;
+			s->moved = at + ENTRY_HEAD + klen;
+			at += size;
+			used += size;
+			if (used >= COPY_BUFFER) {
+				if (pwrite_all(fd, buf, used, flushed) < 0)
+					rc = io_error(errno, "write", r->path);
+				flushed += used;
+				used = 0;
+			}
+		}
+	if (rc == 0 && pwrite_all(fd, buf, used, flushed) < 0)
+		rc = io_error(errno, "write", r->path);
+	free(buf);
+	*end = at;
+	return rc;
+}
+
+/* Replaces the log with a new file of a new generation holding only the
+ * live records. Readers keep reading the old file until the swap. */
+static int compact(octo__records *r)
+{
+	char tmp[PATH_MAX];
+	uint64_t generation, end = 0;
+	size_t i;
+	slot *s;
+	int fd, old, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s/" LOG_NEW, r->root);
+	if ((rc = octo__random(&generation, sizeof(generation))) < 0)
+		return rc;
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+		return io_error(errno, "create", tmp);
+	if ((rc = copy_live(r, fd, generation, &end)) < 0 ||
+	    (fdatasync(fd) < 0 && (rc = io_error(errno, "sync", tmp)) < 0) ||
+	    (rename(tmp, r->path) < 0 && (rc = io_error(errno, "rename", tmp)) < 0) ||
+	    (rc = sync_dir(r->root)) < 0) {
+		close(fd);
+		unlink(tmp); /* gone already after the rename: the new file stays */
+		return rc;
+	}
+	pthread_rwlock_wrlock(&r->index);
+	for (i = 0; i < r->nbuckets; i++)
+		for (s = r->buckets[i]; s; s = s->next)
+			s->at = s->moved;
+	old = r->fd;
+	r->fd = fd;
+	r->generation = generation;
+	pthread_rwlock_unlock(&r->index);
+	if (old >= 0)
+		close(old);
+	r->size = r->space = end;
+	r->torn = 0;
+	return 0;
+}
+
+/* Writes zeroes up to `end` and a step beyond, then syncs once: later
+ * appends in that space change no metadata, so their fdatasync waits for
+ * their own blocks only. */
+static int make_space(octo__records *r, uint64_t end)
+{
+	static const char zeroes[64 * 1024];
+	uint64_t target = end + GROW;
+
+	if (end <= r->space)
+		return 0;
+	while (r->space < target) {
+		size_t n = target - r->space < sizeof(zeroes) ? (size_t)(target - r->space)
+		                                              : sizeof(zeroes);
+		if (pwrite_all(r->fd, zeroes, n, r->space) < 0) {
+			int err = errno;
+			if (ftruncate(r->fd, (off_t)r->size) == 0) /* give the space back */
+				r->space = r->size;
+			return io_error(err, "extend", r->path);
+		}
+		r->space += n;
+	}
+	if (fdatasync(r->fd) < 0)
+		return io_error(errno, "sync", r->path);
+	return 0;
+}
+
+static int append(octo__records *r, pending *batch)
+{
+	uint64_t total = 0, at;
+	unsigned char *buf, *e;
+	pending *c;
+	int rc = 0;
+
+	if (r->torn && (rc = compact(r)) < 0)
+		return rc;
+	for (c = batch; c; c = c->next)
+		total += entry_bytes(c->key, c->data ? c->len : 0);
+	if ((rc = make_space(r, r->size + total)) < 0)
+		return rc;
+	if (!(buf = malloc(total)))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	for (c = batch, e = buf; c && rc == 0; c = c->next) {
+		size_t klen = strlen(c->key), vlen = c->data ? c->len : 0;
+		encode_head(e, r->generation, c->key, c->data ? (uint64_t)vlen : ENTRY_DELETE,
+		            c->mtime_ms);
+		if (vlen)
+			memcpy(e + ENTRY_HEAD + klen, c->data, vlen);
+		rc = seal(e, ENTRY_HEAD - DIGEST + klen + vlen);
+		e += ENTRY_HEAD + klen + vlen;
+	}
+	if (rc == 0 && (pwrite_all(r->fd, buf, total, r->size) < 0 || fdatasync(r->fd) < 0)) {
+		rc = io_error(errno, "append to", r->path);
+		r->torn = 1;
+	}
+	free(buf);
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&r->index);
+	for (c = batch, at = r->size; c; c = c->next) {
+		if (!c->data)
+			index_del(r, c->key);
+		else if ((c->rc = index_put(r, c->key, at + ENTRY_HEAD + strlen(c->key), c->len,
+		                            c->mtime_ms)) < 0)
+			r->torn = 1; /* logged but not indexed: the next file must not keep it */
+		at += entry_bytes(c->key, c->data ? c->len : 0);
+	}
+	pthread_rwlock_unlock(&r->index);
+	r->size = at;
+	return 0;
+}
+
+static void finish(pending *c, int rc)
+{
+	if (rc == 0)
+		rc = c->rc; /* set by append() when the index could not take it */
+	c->rc = rc;
+	if (rc < 0)
+		snprintf(c->message, sizeof(c->message), "%s", octo_error_last());
+}
+
+/* Commits everything queued; called and returns with the lock held. */
+static void lead(octo__records *r)
+{
+	pending *batch = r->head, *c, *next;
+	int rc;
+
+	r->head = NULL;
+	r->tail = &r->head;
+	r->busy = 1;
+	pthread_mutex_unlock(&r->lock);
+	rc = append(r, batch);
+	for (c = batch; c; c = c->next)
+		finish(c, rc);
+	if (rc == 0 && r->size >= COMPACT_MIN && r->size > 2 * r->live)
+		compact(r); /* on failure, the next batch tries again */
+	pthread_mutex_lock(&r->lock);
+	r->busy = 0;
+	for (c = batch; c; c = next) { /* a waiter may return once done is set */
+		next = c->next;
+		c->done = 1;
+		pthread_cond_signal(&c->cond);
+	}
+	if (r->head) /* the first of those who queued meanwhile commits next */
+		pthread_cond_signal(&r->head->cond);
+}
+
+/* Queues a change and waits until it is committed: whoever finds no
+ * commit running commits everything queued, so concurrent callers share
+ * one fdatasync. */
+static int submit(octo__records *r, pending *c)
+{
+	if (!r->owner)
+		return octo__error(OCTO_EIO, "the records of %s belong to another process", r->root);
+	c->mtime_ms = now_ms();
+	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_lock(&r->lock);
+	*r->tail = c;
+	r->tail = &c->next;
+	while (!c->done) {
+		if (!r->busy)
+			lead(r);
+		else
+			pthread_cond_wait(&c->cond, &r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	pthread_cond_destroy(&c->cond);
+	return c->rc < 0 ? octo__error(c->rc, "%s", c->message) : 0;
+}
+
+int octo__records_put(octo__records *r, const char *key, const void *data, size_t len)
+{
+	pending c = { .key = key, .data = data ? data : "", .len = len };
+
+	if (len > OCTO__RECORD_MAX)
+		return octo__error(OCTO_EINVAL, "record %s is too large", key);
+	return submit(r, &c);
+}
+
+int octo__records_del(octo__records *r, const char *key)
+{
+	pending c = { .key = key };
+	int found;
+
+	pthread_rwlock_rdlock(&r->index);
+	found = lookup(r, key) != NULL;
+	pthread_rwlock_unlock(&r->index);
+	if (!found)
+		return octo__error(OCTO_ENOTFOUND, "no object %s", key);
+	return submit(r, &c);
+}
+
+/* ---- opening and closing ------------------------------------------------ */
+
+/* The owner reads what the log holds, then starts a generation of its
+ * own in a new file: whatever a crash left past the last whole entry is
+ * left behind with the old file. */
+static int take_over(octo__records *r)
+{
+	int rc;
+
+	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0 && errno != ENOENT)
+		return io_error(errno, "open", r->path);
+	if (r->fd >= 0 && read_header(r)) {
+		r->seen = HEADER_SIZE;
+		if ((rc = scan(r)) < 0)
+			return rc;
+	}
+	return compact(r);
+}
+
+int octo__records_open(octo__records **out, const char *root, int owner)
+{
+	octo__records *r = calloc(1, sizeof(*r));
+	char tmp[PATH_MAX];
+	int rc;
+
+	if (!r)
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	r->owner = owner;
+	r->fd = -1;
+	r->tail = &r->head;
+	pthread_rwlock_init(&r->index, NULL);
+	pthread_mutex_init(&r->lock, NULL);
+	if (!(r->root = strdup(root)) || !(r->path = malloc(strlen(root) + sizeof("/" LOG_NAME)))) {
+		octo__records_free(r);
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	}
+	sprintf(r->path, "%s/" LOG_NAME, root);
+	if (owner) {
+		snprintf(tmp, sizeof(tmp), "%s/" LOG_NEW, root);
+		unlink(tmp); /* a compaction a crash interrupted */
+		if ((rc = take_over(r)) < 0) {
+			octo__records_free(r);
+			return rc;
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+void octo__records_free(octo__records *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	index_clear(r);
+	pthread_rwlock_destroy(&r->index);
+	pthread_mutex_destroy(&r->lock);
+	free(r->root);
+	free(r->path);
+	free(r);
+}

@@ -3,12 +3,14 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <octopus/version.h>
 
@@ -158,4 +160,60 @@ char *octo__strdup(const char *s)
 	if (!copy)
 		octo__error(OCTO_ENOMEM, "out of memory");
 	return copy;
+}
+
+int octo__io_error(int err, const char *what, const char *path)
+{
+	int code = (err == ENOSPC || err == EDQUOT) ? OCTO_ENOSPC : OCTO_EIO;
+	return octo__error(code, "%s %s: %s", what, path, strerror(err));
+}
+
+void octo__put_le(unsigned char *p, uint64_t v, int bytes)
+{
+	int i;
+
+	for (i = 0; i < bytes; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint64_t octo__get_le(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int octo__pwrite_all(int fd, const void *data, size_t len, uint64_t at)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+int octo__seal(unsigned char *out, size_t len)
+{
+	if (!EVP_Digest(out + OCTO__DIGEST, len, out, NULL, EVP_sha256(), NULL))
+		return octo__error(OCTO_ERROR, "SHA-256 failed");
+	return 0;
+}
+
+int octo__sealed(const unsigned char *at, size_t len)
+{
+	unsigned char digest[OCTO__DIGEST];
+
+	return EVP_Digest(at + OCTO__DIGEST, len, digest, NULL, EVP_sha256(), NULL) &&
+	       memcmp(digest, at, OCTO__DIGEST) == 0;
 }

@@ -42,6 +42,25 @@ void octo__timestamp_after(uint32_t seconds, char out[OCTO__TIMESTAMP_LEN + 1]);
 /* strdup that records OCTO_ENOMEM on failure. */
 char *octo__strdup(const char *s);
 
+/* What the local store's journal and record log share. */
+
+/* OCTO_EIO, or OCTO_ENOSPC for a full device, saying `what` failed on
+ * `path` and why (`err`, an errno). */
+int octo__io_error(int err, const char *what, const char *path);
+
+/* `v` as `bytes` little-endian bytes at `p`, and back. */
+void octo__put_le(unsigned char *p, uint64_t v, int bytes);
+uint64_t octo__get_le(const unsigned char *p, int bytes);
+
+/* pwrite() of all `len` bytes at `at`; -1 with errno on failure. */
+int octo__pwrite_all(int fd, const void *data, size_t len, uint64_t at);
+
+/* A SHA-256 digest of the `len` bytes at out + OCTO__DIGEST, written in
+ * front of them (seal) or checked there (sealed: 1 when it matches). */
+#define OCTO__DIGEST 32
+int octo__seal(unsigned char *out, size_t len);
+int octo__sealed(const unsigned char *at, size_t len);
+
 /* The API's OpenAPI document and the page that renders it, served at GET
  * /openapi and GET /docs: lib/openapi.json and lib/docs.html as bytes,
  * compiled in through lib/api_assets.c, which make writes. */

@@ -29,13 +29,14 @@
 
 #define LOG_NAME ".records"
 #define LOG_NEW ".records.new"
-#define DIGEST 32
+#define DIGEST OCTO__DIGEST
 #define HEADER_SIZE (DIGEST + 12)
 #define ENTRY_HEAD (DIGEST + 32)
 #define ENTRY_DELETE UINT64_MAX
 #define COMPACT_MIN (8 * 1024 * 1024) /* a smaller log is never compacted */
 #define GROW (256 * 1024)             /* zeroed ahead of the appends */
 #define COPY_BUFFER (4 * 1024 * 1024) /* compaction writes this much at once */
+#define READ_MAX (1024 * 1024)        /* reading a log grows its reads to this */
 
 /* A live record: where its value lies in the log. */
 typedef struct slot {
@@ -76,66 +77,10 @@ struct octo__records {
 	pending *head, **tail;
 	int busy;               /* some thread is committing */
 	int torn;               /* an append failed: move to a new file first */
+	int unsynced_name;      /* the file's rename is not synced yet */
 	uint64_t size;          /* where the next entry goes */
 	uint64_t space;         /* bytes of the file written */
 };
-
-static int io_error(int err, const char *what, const char *path)
-{
-	int code = (err == ENOSPC || err == EDQUOT) ? OCTO_ENOSPC : OCTO_EIO;
-	return octo__error(code, "%s %s: %s", what, path, strerror(err));
-}
-
-static void put_le(unsigned char *p, uint64_t v, int bytes)
-{
-	int i;
-
-	for (i = 0; i < bytes; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = bytes - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* Fills the digest in front of `len` bytes at out + DIGEST. */
-static int seal(unsigned char *out, size_t len)
-{
-	if (!EVP_Digest(out + DIGEST, len, out, NULL, EVP_sha256(), NULL))
-		return octo__error(OCTO_ERROR, "SHA-256 failed");
-	return 0;
-}
-
-static int sealed(const unsigned char *at, size_t len)
-{
-	unsigned char digest[DIGEST];
-
-	return EVP_Digest(at + DIGEST, len, digest, NULL, EVP_sha256(), NULL) &&
-	       memcmp(digest, at, DIGEST) == 0;
-}
-
-static int pwrite_all(int fd, const void *data, size_t len, uint64_t at)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)at);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		at += (uint64_t)n;
-	}
-	return 0;
-}
 
 static int pread_all(int fd, void *out, size_t len, uint64_t at)
 {
@@ -170,7 +115,7 @@ static uint64_t entry_bytes(const char *key, uint64_t len)
 }
 
 /* Writes an entry's head and key at `out`; its value, if any, follows
- * them and is sealed with them by seal(out, entry size - DIGEST). */
+ * them and is sealed with them by octo__seal(out, entry size - DIGEST). */
 static void encode_head(unsigned char *out, uint64_t generation, const char *key,
                         uint64_t vlen, int64_t mtime_ms)
 {
@@ -178,10 +123,10 @@ static void encode_head(unsigned char *out, uint64_t generation, const char *key
 	unsigned char *body = out + DIGEST;
 
 	memcpy(body, "OR1\n", 4);
-	put_le(body + 4, klen, 4);
-	put_le(body + 8, vlen, 8);
-	put_le(body + 16, generation, 8);
-	put_le(body + 24, (uint64_t)mtime_ms, 8);
+	octo__put_le(body + 4, klen, 4);
+	octo__put_le(body + 8, vlen, 8);
+	octo__put_le(body + 16, generation, 8);
+	octo__put_le(body + 24, (uint64_t)mtime_ms, 8);
 	memcpy(body + 32, key, klen);
 }
 
@@ -300,15 +245,16 @@ static int read_header(octo__records *r)
 	unsigned char h[HEADER_SIZE];
 
 	if (pread_all(r->fd, h, sizeof(h), 0) < 0 || memcmp(h + DIGEST, "ORH1", 4) != 0 ||
-	    !sealed(h, HEADER_SIZE - DIGEST))
+	    !octo__sealed(h, HEADER_SIZE - DIGEST))
 		return 0;
-	r->generation = get_le(h + DIGEST + 4, 8);
+	r->generation = octo__get_le(h + DIGEST + 4, 8);
 	return 1;
 }
 
 /* Applies the entry at `e` (`have` bytes of the log from offset `pos`
  * there) to the index: its size, 0 when more bytes are needed first
- * (*need says how many), or -1 where the log ends. */
+ * (*need says how many), -1 where the log ends, or -2 when the index
+ * cannot take it. */
 static int64_t apply_entry(octo__records *r, const unsigned char *e, size_t have,
                            uint64_t pos, size_t *need)
 {
@@ -321,11 +267,11 @@ static int64_t apply_entry(octo__records *r, const unsigned char *e, size_t have
 		*need = ENTRY_HEAD;
 		return 0;
 	}
-	klen = get_le(body + 4, 4);
-	vlen = get_le(body + 8, 8);
+	klen = octo__get_le(body + 4, 4);
+	vlen = octo__get_le(body + 8, 8);
 	del = vlen == ENTRY_DELETE;
 	if (memcmp(body, "OR1\n", 4) != 0 || klen == 0 || klen > OCTO_STORE_KEY_MAX ||
-	    (!del && vlen > OCTO__RECORD_MAX) || get_le(body + 16, 8) != r->generation)
+	    (!del && vlen > OCTO__RECORD_MAX) || octo__get_le(body + 16, 8) != r->generation)
 		return -1;
 	size = ENTRY_HEAD + klen + (del ? 0 : vlen);
 	if (have < size) {
@@ -334,12 +280,12 @@ static int64_t apply_entry(octo__records *r, const unsigned char *e, size_t have
 	}
 	memcpy(key, body + 32, klen);
 	key[klen] = '\0';
-	if (!sealed(e, (size_t)size - DIGEST) || !octo_store_key_valid(key))
+	if (!octo__sealed(e, (size_t)size - DIGEST) || !octo_store_key_valid(key))
 		return -1;
 	if (del)
 		index_del(r, key);
-	else if (index_put(r, key, pos + ENTRY_HEAD + klen, vlen, (int64_t)get_le(body + 24, 8)) < 0)
-		return -1;
+	else if (index_put(r, key, pos + ENTRY_HEAD + klen, vlen, (int64_t)octo__get_le(body + 24, 8)) < 0)
+		return -2; /* out of memory: not the end of the log */
 	return (int64_t)size;
 }
 
@@ -347,7 +293,10 @@ static int64_t apply_entry(octo__records *r, const unsigned char *e, size_t have
  * the last whole one. */
 static int scan(octo__records *r)
 {
-	size_t cap = 64 * 1024, have = 0, off, need = 0;
+	/* A follower mostly finds a few new entries, then the zeroes ahead
+	 * of them: it starts with a small read, which grows while reads come
+	 * back full (a whole log, at open). */
+	size_t cap = 4096, have = 0, off, need = 0;
 	unsigned char *buf = malloc(cap), *bigger;
 	int64_t n = 0;
 
@@ -359,7 +308,7 @@ static int scan(octo__records *r)
 			continue;
 		if (got < 0) {
 			free(buf);
-			return io_error(errno, "read", r->path);
+			return octo__io_error(errno, "read", r->path);
 		}
 		have += (size_t)got;
 		for (off = 0; (n = apply_entry(r, buf + off, have - off, r->seen + off, &need)) > 0;)
@@ -367,15 +316,20 @@ static int scan(octo__records *r)
 		r->seen += off;
 		memmove(buf, buf + off, have - off);
 		have -= off;
+		if (n == -2) {
+			free(buf);
+			return OCTO_ENOMEM; /* octo__error() was called */
+		}
 		if (n < 0 || got == 0)
 			break;
-		if (need > cap) { /* an entry larger than the buffer */
-			if (!(bigger = realloc(buf, need))) {
+		if (need > cap || (have + off == cap && cap < READ_MAX)) {
+			size_t want = need > cap * 2 ? need : cap * 2;
+			if (!(bigger = realloc(buf, want))) {
 				free(buf);
 				return octo__error(OCTO_ENOMEM, "out of memory");
 			}
 			buf = bigger;
-			cap = need;
+			cap = want;
 		}
 	}
 	free(buf);
@@ -446,7 +400,7 @@ int octo__records_get(octo__records *r, const char *key, octo_object_info *info,
 		if (data && !(copy = malloc((size_t)s->len + 1)))
 			rc = octo__error(OCTO_ENOMEM, "out of memory");
 		else if (data && pread_all(r->fd, copy, s->len, s->at) < 0)
-			rc = io_error(errno, "read", r->path);
+			rc = octo__io_error(errno, "read", r->path);
 		else if (data) {
 			copy[s->len] = '\0';
 			*data = copy;
@@ -485,9 +439,9 @@ static int sync_dir(const char *dir)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
 	if (fd < 0)
-		return io_error(errno, "open directory", dir);
+		return octo__io_error(errno, "open directory", dir);
 	if (fsync(fd) < 0)
-		rc = io_error(errno, "fsync directory", dir);
+		rc = octo__io_error(errno, "fsync directory", dir);
 	close(fd);
 	return rc;
 }
@@ -505,8 +459,8 @@ static int copy_live(octo__records *r, int fd, uint64_t generation, uint64_t *en
 	if (!buf)
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	memcpy(buf + DIGEST, "ORH1", 4);
-	put_le(buf + DIGEST + 4, generation, 8);
-	rc = seal(buf, HEADER_SIZE - DIGEST);
+	octo__put_le(buf + DIGEST + 4, generation, 8);
+	rc = octo__seal(buf, HEADER_SIZE - DIGEST);
 	for (i = 0; rc == 0 && i < r->nbuckets; i++)
 		for (s = r->buckets[i]; rc == 0 && s; s = s->next) {
 			size_t klen = strlen(s->key), size = ENTRY_HEAD + klen + s->len;
@@ -514,25 +468,38 @@ static int copy_live(octo__records *r, int fd, uint64_t generation, uint64_t *en
 
 			encode_head(e, generation, s->key, s->len, s->mtime_ms);
 			if (pread_all(r->fd, e + ENTRY_HEAD + klen, s->len, s->at) < 0) {
-				rc = io_error(errno, "read", r->path);
+				rc = octo__io_error(errno, "read", r->path);
 				break;
 			}
-			if ((rc = seal(e, size - DIGEST)) < 0)
+			if ((rc = octo__seal(e, size - DIGEST)) < 0)
 				break;
 			s->moved = at + ENTRY_HEAD + klen;
 			at += size;
 			used += size;
 			if (used >= COPY_BUFFER) {
-				if (pwrite_all(fd, buf, used, flushed) < 0)
-					rc = io_error(errno, "write", r->path);
+				if (octo__pwrite_all(fd, buf, used, flushed) < 0)
+					rc = octo__io_error(errno, "write", r->path);
 				flushed += used;
 				used = 0;
 			}
 		}
-	if (rc == 0 && pwrite_all(fd, buf, used, flushed) < 0)
-		rc = io_error(errno, "write", r->path);
+	if (rc == 0 && octo__pwrite_all(fd, buf, used, flushed) < 0)
+		rc = octo__io_error(errno, "write", r->path);
 	free(buf);
 	*end = at;
+	return rc;
+}
+
+/* Makes the rename of a new file durable: a put acknowledged in a file
+ * whose name a power loss could take back would be lost with it. */
+static int sync_name(octo__records *r)
+{
+	int rc;
+
+	if (!r->unsynced_name)
+		return 0;
+	if ((rc = sync_dir(r->root)) == 0)
+		r->unsynced_name = 0;
 	return rc;
 }
 
@@ -550,13 +517,12 @@ static int compact(octo__records *r)
 	if ((rc = octo__random(&generation, sizeof(generation))) < 0)
 		return rc;
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
-		return io_error(errno, "create", tmp);
+		return octo__io_error(errno, "create", tmp);
 	if ((rc = copy_live(r, fd, generation, &end)) < 0 ||
-	    (fdatasync(fd) < 0 && (rc = io_error(errno, "sync", tmp)) < 0) ||
-	    (rename(tmp, r->path) < 0 && (rc = io_error(errno, "rename", tmp)) < 0) ||
-	    (rc = sync_dir(r->root)) < 0) {
+	    (fdatasync(fd) < 0 && (rc = octo__io_error(errno, "sync", tmp)) < 0) ||
+	    (rename(tmp, r->path) < 0 && (rc = octo__io_error(errno, "rename", tmp)) < 0)) {
 		close(fd);
-		unlink(tmp); /* gone already after the rename: the new file stays */
+		unlink(tmp);
 		return rc;
 	}
 	pthread_rwlock_wrlock(&r->index);
@@ -571,7 +537,10 @@ static int compact(octo__records *r)
 		close(old);
 	r->size = r->space = end;
 	r->torn = 0;
-	return 0;
+	/* The new file is the log from now on, whatever happens to the sync
+	 * of its name: until that sync succeeds, nothing is appended. */
+	r->unsynced_name = 1;
+	return sync_name(r);
 }
 
 /* Writes zeroes up to `end` and a step beyond, then syncs once: later
@@ -587,16 +556,16 @@ static int make_space(octo__records *r, uint64_t end)
 	while (r->space < target) {
 		size_t n = target - r->space < sizeof(zeroes) ? (size_t)(target - r->space)
 		                                              : sizeof(zeroes);
-		if (pwrite_all(r->fd, zeroes, n, r->space) < 0) {
+		if (octo__pwrite_all(r->fd, zeroes, n, r->space) < 0) {
 			int err = errno;
 			if (ftruncate(r->fd, (off_t)r->size) == 0) /* give the space back */
 				r->space = r->size;
-			return io_error(err, "extend", r->path);
+			return octo__io_error(err, "extend", r->path);
 		}
 		r->space += n;
 	}
 	if (fdatasync(r->fd) < 0)
-		return io_error(errno, "sync", r->path);
+		return octo__io_error(errno, "sync", r->path);
 	return 0;
 }
 
@@ -607,7 +576,7 @@ static int append(octo__records *r, pending *batch)
 	pending *c;
 	int rc = 0;
 
-	if (r->torn && (rc = compact(r)) < 0)
+	if ((r->torn && (rc = compact(r)) < 0) || (rc = sync_name(r)) < 0)
 		return rc;
 	for (c = batch; c; c = c->next)
 		total += entry_bytes(c->key, c->data ? c->len : 0);
@@ -621,12 +590,20 @@ static int append(octo__records *r, pending *batch)
 		            c->mtime_ms);
 		if (vlen)
 			memcpy(e + ENTRY_HEAD + klen, c->data, vlen);
-		rc = seal(e, ENTRY_HEAD - DIGEST + klen + vlen);
+		rc = octo__seal(e, ENTRY_HEAD - DIGEST + klen + vlen);
 		e += ENTRY_HEAD + klen + vlen;
 	}
-	if (rc == 0 && (pwrite_all(r->fd, buf, total, r->size) < 0 || fdatasync(r->fd) < 0)) {
-		rc = io_error(errno, "append to", r->path);
+	if (rc == 0 && (octo__pwrite_all(r->fd, buf, total, r->size) < 0 || fdatasync(r->fd) < 0)) {
+		char why[256];
+
+		rc = octo__io_error(errno, "append to", r->path);
+		snprintf(why, sizeof(why), "%s", octo_error_last());
 		r->torn = 1;
+		/* The batch's entries may be whole on disk: a new file without
+		 * them, before its callers hear of the failure, keeps a restart
+		 * from bringing them back. */
+		compact(r);
+		octo__error(rc, "%s", why);
 	}
 	free(buf);
 	if (rc < 0)
@@ -637,11 +614,13 @@ static int append(octo__records *r, pending *batch)
 			index_del(r, c->key);
 		else if ((c->rc = index_put(r, c->key, at + ENTRY_HEAD + strlen(c->key), c->len,
 		                            c->mtime_ms)) < 0)
-			r->torn = 1; /* logged but not indexed: the next file must not keep it */
+			r->torn = 1; /* logged but not indexed: the log must not keep it */
 		at += entry_bytes(c->key, c->data ? c->len : 0);
 	}
 	pthread_rwlock_unlock(&r->index);
 	r->size = at;
+	if (r->torn)
+		compact(r); /* on failure, the next append tries again first */
 	return 0;
 }
 
@@ -667,15 +646,19 @@ static void lead(octo__records *r)
 	rc = append(r, batch);
 	for (c = batch; c; c = c->next)
 		finish(c, rc);
-	if (rc == 0 && r->size >= COMPACT_MIN && r->size > 2 * r->live)
-		compact(r); /* on failure, the next batch tries again */
 	pthread_mutex_lock(&r->lock);
-	r->busy = 0;
 	for (c = batch; c; c = next) { /* a waiter may return once done is set */
 		next = c->next;
 		c->done = 1;
 		pthread_cond_signal(&c->cond);
 	}
+	/* Compacting holds the next batch, not the callers of this one. */
+	if (rc == 0 && r->size >= COMPACT_MIN && r->size > 2 * r->live) {
+		pthread_mutex_unlock(&r->lock);
+		compact(r); /* on failure, the next batch tries again */
+		pthread_mutex_lock(&r->lock);
+	}
+	r->busy = 0;
 	if (r->head) /* the first of those who queued meanwhile commits next */
 		pthread_cond_signal(&r->head->cond);
 }
@@ -734,12 +717,20 @@ static int take_over(octo__records *r)
 {
 	int rc;
 
+	struct stat st;
+
 	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0 && errno != ENOENT)
-		return io_error(errno, "open", r->path);
-	if (r->fd >= 0 && read_header(r)) {
+		return octo__io_error(errno, "open", r->path);
+	if (r->fd >= 0) {
+		if (fstat(r->fd, &st) < 0)
+			return octo__io_error(errno, "stat", r->path);
+		/* A log is renamed into place whole, header first: one without a
+		 * header is damaged, not new, and is kept for a person to see. */
+		if (st.st_size > 0 && !read_header(r))
+			return octo__error(OCTO_EIO, "%s has no valid header", r->path);
 		r->seen = HEADER_SIZE;
-		if ((rc = scan(r)) < 0)
+		if (st.st_size > 0 && (rc = scan(r)) < 0)
 			return rc;
 	}
 	return compact(r);
@@ -748,6 +739,7 @@ static int take_over(octo__records *r)
 int octo__records_open(octo__records **out, const char *root, int owner)
 {
 	octo__records *r = calloc(1, sizeof(*r));
+	pthread_rwlockattr_t attr;
 	char tmp[PATH_MAX];
 	int rc;
 
@@ -756,7 +748,11 @@ int octo__records_open(octo__records **out, const char *root, int owner)
 	r->owner = owner;
 	r->fd = -1;
 	r->tail = &r->head;
-	pthread_rwlock_init(&r->index, NULL);
+	/* Readers must not starve the committer, which indexes each batch. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&r->index, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&r->lock, NULL);
 	if (!(r->root = strdup(root)) || !(r->path = malloc(strlen(root) + sizeof("/" LOG_NAME)))) {
 		octo__records_free(r);

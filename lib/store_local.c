@@ -85,12 +85,6 @@ typedef struct {
 	int unnamed;          /* files made with O_TMPFILE can be linked */
 } local_store;
 
-static int io_error(int err, const char *what, const char *path)
-{
-	int code = (err == ENOSPC || err == EDQUOT) ? OCTO_ENOSPC : OCTO_EIO;
-	return octo__error(code, "%s %s: %s", what, path, strerror(err));
-}
-
 static int object_path(const local_store *s, const char *key, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s/%s", s->root, key);
@@ -116,7 +110,7 @@ static int make_parents(char *path, size_t from, int *made)
 		} else if (errno != EEXIST) {
 			int err = errno;
 			*slash = '/';
-			return io_error(err, "mkdir", path);
+			return octo__io_error(err, "mkdir", path);
 		}
 		*slash = '/';
 	}
@@ -135,9 +129,9 @@ static int fsync_dir_of(const char *path)
 		*slash = '\0';
 	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return io_error(errno, "open directory", dir);
+		return octo__io_error(errno, "open directory", dir);
 	if (fsync(fd) < 0)
-		rc = io_error(errno, "fsync directory", dir);
+		rc = octo__io_error(errno, "fsync directory", dir);
 	close(fd);
 	return rc;
 }
@@ -195,15 +189,15 @@ static int fill_temp(local_store *s, const source *src, int durable, char *tmp, 
 	snprintf(tmp, size, "%s/" TMP_DIR "/put-XXXXXX", s->root);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return io_error(errno, "create", tmp);
+		return octo__io_error(errno, "create", tmp);
 	if (copy_source(fd, src) < 0 || (durable && fsync(fd) < 0)) {
-		rc = io_error(errno, "write", tmp);
+		rc = octo__io_error(errno, "write", tmp);
 		close(fd);
 		unlink(tmp);
 		return rc;
 	}
 	if (close(fd) < 0) {
-		rc = io_error(errno, "close", tmp);
+		rc = octo__io_error(errno, "close", tmp);
 		unlink(tmp);
 		return rc;
 	}
@@ -235,7 +229,7 @@ static int place(const char *tmp, const char *path)
 
 	if (rename(tmp, path) == 0)
 		return 0;
-	rc = io_error(errno, "rename", path);
+	rc = octo__io_error(errno, "rename", path);
 	unlink(tmp);
 	return rc;
 }
@@ -277,7 +271,7 @@ static int remove_object(local_store *s, const char *key, int durable)
 	if (unlink(path) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
 			return octo__error(OCTO_ENOTFOUND, "no object %s", key);
-		return io_error(errno, "unlink", path);
+		return octo__io_error(errno, "unlink", path);
 	}
 	return durable ? fsync_dir_of(path) : 0;
 }
@@ -293,44 +287,10 @@ static int remove_object(local_store *s, const char *key, int durable)
  * that is torn, fails its digest or is older: nothing after it was ever
  * acknowledged, since a batch is acknowledged only once synced whole. */
 
-#define DIGEST 32
+#define DIGEST OCTO__DIGEST
 #define HEADER_SIZE (DIGEST + 12)
 #define ENTRY_HEAD (DIGEST + 24)
 #define ENTRY_DELETE UINT64_MAX
-
-static void put_le(unsigned char *p, uint64_t v, int bytes)
-{
-	int i;
-
-	for (i = 0; i < bytes; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = bytes - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* Fills the digest in front of `len` bytes at out + DIGEST. */
-static int seal(unsigned char *out, size_t len)
-{
-	if (!EVP_Digest(out + DIGEST, len, out, NULL, EVP_sha256(), NULL))
-		return octo__error(OCTO_ERROR, "SHA-256 failed");
-	return 0;
-}
-
-static int sealed(const unsigned char *at, size_t len)
-{
-	unsigned char digest[DIGEST];
-
-	return EVP_Digest(at + DIGEST, len, digest, NULL, EVP_sha256(), NULL) &&
-	       memcmp(digest, at, DIGEST) == 0;
-}
 
 static size_t entry_size(const change *c)
 {
@@ -343,30 +303,13 @@ static int encode_entry(const change *c, uint64_t generation, unsigned char *out
 	unsigned char *body = out + DIGEST;
 
 	memcpy(body, "OJ1\n", 4);
-	put_le(body + 4, klen, 4);
-	put_le(body + 8, c->data ? (uint64_t)vlen : ENTRY_DELETE, 8);
-	put_le(body + 16, generation, 8);
+	octo__put_le(body + 4, klen, 4);
+	octo__put_le(body + 8, c->data ? (uint64_t)vlen : ENTRY_DELETE, 8);
+	octo__put_le(body + 16, generation, 8);
 	memcpy(body + 24, c->key, klen);
 	if (vlen)
 		memcpy(body + 24 + klen, c->data, vlen);
-	return seal(out, 24 + klen + vlen);
-}
-
-static int pwrite_all(int fd, const void *data, size_t len, uint64_t at)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)at);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		at += (uint64_t)n;
-	}
-	return 0;
+	return octo__seal(out, 24 + klen + vlen);
 }
 
 static int zero_fill(journal *j, uint64_t target)
@@ -376,7 +319,7 @@ static int zero_fill(journal *j, uint64_t target)
 	while (j->space < target) {
 		size_t n = target - j->space < sizeof(zeroes) ? (size_t)(target - j->space)
 		                                              : sizeof(zeroes);
-		if (pwrite_all(j->fd, zeroes, n, j->space) < 0)
+		if (octo__pwrite_all(j->fd, zeroes, n, j->space) < 0)
 			return -1;
 		j->space += n;
 	}
@@ -407,11 +350,11 @@ static int make_space(local_store *s, uint64_t end)
 		give_back(j, before); /* objects need the space more */
 		if (errno != ENOSPC || zero_fill(j, end) < 0) {
 			give_back(j, before);
-			return io_error(errno, "extend", JOURNAL);
+			return octo__io_error(errno, "extend", JOURNAL);
 		}
 	}
 	if (fdatasync(j->fd) < 0)
-		return io_error(errno, "sync", JOURNAL);
+		return octo__io_error(errno, "sync", JOURNAL);
 	return 0;
 }
 
@@ -428,19 +371,19 @@ static int checkpoint(local_store *s)
 	if (!j->dirty)
 		return 0;
 	if (syncfs(j->fd) < 0)
-		return io_error(errno, "syncfs", s->root);
+		return octo__io_error(errno, "syncfs", s->root);
 	if ((rc = octo__random(&generation, sizeof(generation))) < 0)
 		return rc;
 	memcpy(header + DIGEST, "OJH1", 4);
-	put_le(header + DIGEST + 4, generation, 8);
-	if ((rc = seal(header, 12)) < 0 || (rc = make_space(s, HEADER_SIZE)) < 0)
+	octo__put_le(header + DIGEST + 4, generation, 8);
+	if ((rc = octo__seal(header, 12)) < 0 || (rc = make_space(s, HEADER_SIZE)) < 0)
 		return rc;
-	if (pwrite_all(j->fd, header, sizeof(header), 0) < 0 || fdatasync(j->fd) < 0) {
+	if (octo__pwrite_all(j->fd, header, sizeof(header), 0) < 0 || fdatasync(j->fd) < 0) {
 		/* The new header may be on disk all the same: entries of the
 		 * old generation would not be replayed. None is appended
 		 * before a checkpoint succeeds. */
 		j->torn = 1;
-		return io_error(errno, "write the header of", JOURNAL);
+		return octo__io_error(errno, "write the header of", JOURNAL);
 	}
 	j->generation = generation;
 	j->size = HEADER_SIZE;
@@ -479,8 +422,8 @@ static int append_run(local_store *s, change *from, change *to)
 		at += entry_size(c);
 	}
 	j->dirty = 1;
-	if (rc == 0 && (pwrite_all(j->fd, buf, total, j->size) < 0 || fdatasync(j->fd) < 0)) {
-		rc = io_error(errno, "append to", JOURNAL);
+	if (rc == 0 && (octo__pwrite_all(j->fd, buf, total, j->size) < 0 || fdatasync(j->fd) < 0)) {
+		rc = octo__io_error(errno, "append to", JOURNAL);
 		j->torn = 1;
 	}
 	free(buf);
@@ -506,9 +449,9 @@ static int stage_unnamed(local_store *s, change *c)
 	if (c->staged_fd < 0)
 		return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL
 		               ? 1
-		               : io_error(errno, "create a file in", dir);
+		               : octo__io_error(errno, "create a file in", dir);
 	if (write_all(c->staged_fd, c->data, c->len) < 0) {
-		rc = io_error(errno, "write a file in", dir);
+		rc = octo__io_error(errno, "write a file in", dir);
 		close(c->staged_fd);
 		c->staged_fd = -1;
 		return rc;
@@ -535,7 +478,7 @@ static int stage(local_store *s, change *c)
 		return rc;
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode))
-			return io_error(EISDIR, "put", path);
+			return octo__io_error(EISDIR, "put", path);
 	} else if (errno == ENOENT && s->unnamed && (rc = stage_unnamed(s, c)) <= 0) {
 		return rc;
 	}
@@ -558,7 +501,7 @@ static int install_staged(local_store *s, change *c)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->staged_fd);
 	rc = 0;
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
-		rc = errno == EEXIST ? write_object(s, c->key, &src, 0) : io_error(errno, "link", path);
+		rc = errno == EEXIST ? write_object(s, c->key, &src, 0) : octo__io_error(errno, "link", path);
 	close(c->staged_fd);
 	c->staged_fd = -1;
 	return rc;
@@ -724,10 +667,10 @@ static int has_room(local_store *s, size_t len)
 	uint64_t free_bytes;
 
 	if (fstatvfs(s->journal.fd, &vfs) < 0)
-		return io_error(errno, "statvfs", s->root);
+		return octo__io_error(errno, "statvfs", s->root);
 	free_bytes = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
 	if (free_bytes <= len)
-		return io_error(ENOSPC, "put a record in", s->root);
+		return octo__io_error(ENOSPC, "put a record in", s->root);
 	return 0;
 }
 
@@ -783,7 +726,7 @@ static int local_head(octo_store *store, const char *key, octo_object_info *info
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return not_found(store, key);
-		return io_error(errno, "stat", path);
+		return octo__io_error(errno, "stat", path);
 	}
 	if (!S_ISREG(st.st_mode))
 		return octo__error(OCTO_ENOTFOUND, "no object %s", key);
@@ -803,7 +746,7 @@ static int open_record(local_store *s, const char *key, int *out, octo_object_in
 		return rc;
 	fd = memfd_create("octo-record", MFD_CLOEXEC);
 	if (fd < 0 || write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		rc = io_error(errno, "copy the record", key);
+		rc = octo__io_error(errno, "copy the record", key);
 		if (fd >= 0)
 			close(fd);
 	} else {
@@ -829,7 +772,7 @@ static int local_open_object(octo_store *store, const char *key, int *out,
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
 			return not_found(store, key);
-		return io_error(errno, "open", path);
+		return octo__io_error(errno, "open", path);
 	}
 	/* open() succeeds on a directory (a key prefix such as "a" of "a/b"),
 	 * which is no object: report it as head() does. */
@@ -864,7 +807,7 @@ static int local_get_cb(octo_store *store, const char *key, octo_store_data_cb c
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = io_error(errno, "read", key);
+			rc = octo__io_error(errno, "read", key);
 			break;
 		}
 		if (n == 0)
@@ -1113,19 +1056,19 @@ static int replay_entries(local_store *s, const unsigned char *data, size_t size
 	int rc;
 
 	if (size < HEADER_SIZE || memcmp(data + DIGEST, "OJH1", 4) != 0 ||
-	    !sealed(data, HEADER_SIZE - DIGEST))
+	    !octo__sealed(data, HEADER_SIZE - DIGEST))
 		return 0; /* new, or never past its first checkpoint */
-	generation = get_le(data + DIGEST + 4, 8);
+	generation = octo__get_le(data + DIGEST + 4, 8);
 	while (size - at >= ENTRY_HEAD) {
 		const unsigned char *body = data + at + DIGEST;
-		uint64_t klen = get_le(body + 4, 4), vlen = get_le(body + 8, 8);
+		uint64_t klen = octo__get_le(body + 4, 4), vlen = octo__get_le(body + 8, 8);
 		uint64_t room = size - at - ENTRY_HEAD;
 		int del = vlen == ENTRY_DELETE;
 		change c = { .key = key };
 
-		if (memcmp(body, "OJ1\n", 4) != 0 || get_le(body + 16, 8) != generation ||
+		if (memcmp(body, "OJ1\n", 4) != 0 || octo__get_le(body + 16, 8) != generation ||
 		    klen > OCTO_STORE_KEY_MAX || klen > room || (!del && vlen > room - klen) ||
-		    !sealed(data + at, 24 + klen + (del ? 0 : vlen)))
+		    !octo__sealed(data + at, 24 + klen + (del ? 0 : vlen)))
 			break; /* torn, corrupt, or of an older generation */
 		memcpy(key, body + 24, klen);
 		key[klen] = '\0';
@@ -1158,15 +1101,15 @@ static int open_journal(local_store *s)
 	snprintf(path, sizeof(path), "%s/" JOURNAL, s->root);
 	j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (j->fd < 0)
-		return io_error(errno, "open", path);
+		return octo__io_error(errno, "open", path);
 	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? 0 : io_error(errno, "lock", path);
+		rc = errno == EWOULDBLOCK ? 0 : octo__io_error(errno, "lock", path);
 		close(j->fd);
 		j->fd = -1;
 		return rc;
 	}
 	if (fstat(j->fd, &st) < 0)
-		return io_error(errno, "stat", path);
+		return octo__io_error(errno, "stat", path);
 	j->space = (uint64_t)st.st_size;
 	if (st.st_size > 0) {
 		ssize_t got;
@@ -1174,7 +1117,7 @@ static int open_journal(local_store *s)
 			return octo__error(OCTO_ENOMEM, "out of memory");
 		got = pread(j->fd, data, (size_t)st.st_size, 0);
 		if (got != st.st_size)
-			rc = io_error(got < 0 ? errno : EIO, "read", path);
+			rc = octo__io_error(got < 0 ? errno : EIO, "read", path);
 		else
 			rc = replay_entries(s, data, (size_t)st.st_size);
 		free(data);

@@ -1397,6 +1397,34 @@ START_TEST(a_torn_or_corrupt_tail_of_the_log_is_left_behind)
 }
 END_TEST
 
+/* A log is put in place whole: one whose header is damaged is not read
+ * as empty (which would lose every record) but kept, and the open fails. */
+START_TEST(an_open_keeps_a_log_with_a_damaged_header)
+{
+	char path[600], *log, *after;
+	size_t len, after_len;
+
+	ck_assert_int_eq(put_record(store, "jobs/a.json", "a"), 0);
+	octo_store_free(store);
+	store = NULL;
+	records_path(path, sizeof(path));
+	log = read_whole(path, &len);
+	log[0] ^= 1;
+	tu_write_file(path, log, len);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), OCTO_EIO);
+	ck_assert_ptr_nonnull(strstr(octo_error_last(), "header"));
+	after = read_whole(path, &after_len);
+	ck_assert_uint_eq(after_len, len);
+	ck_assert_int_eq(memcmp(after, log, len), 0);
+	log[0] ^= 1;
+	tu_write_file(path, log, len);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_object("jobs/a.json", "a", 1);
+	free(log);
+	free(after);
+}
+END_TEST
+
 /* Rewriting records grows the log; past twice the live records (and
  * 8 MiB) it is rewritten with only those. */
 START_TEST(the_log_is_compacted_to_its_live_records)
@@ -1615,6 +1643,7 @@ int main(void)
 	tcase_add_test(tc, a_record_is_an_object_without_a_file_of_its_own);
 	tcase_add_test(tc, records_survive_a_reopen_as_last_written);
 	tcase_add_test(tc, a_torn_or_corrupt_tail_of_the_log_is_left_behind);
+	tcase_add_test(tc, an_open_keeps_a_log_with_a_damaged_header);
 	tcase_add_test(tc, the_log_is_compacted_to_its_live_records);
 	tcase_add_test(tc, a_second_store_follows_the_owners_records);
 	tcase_add_test(tc, a_record_hides_an_older_file_until_both_are_deleted);

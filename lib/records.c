@@ -41,6 +41,7 @@
 /* A live record: where its value lies in the log. */
 typedef struct slot {
 	struct slot *next;  /* in its hash bucket */
+	uint64_t hash;
 	uint64_t at;
 	uint64_t moved;     /* its place in the next file, while compacting */
 	uint32_t len;
@@ -68,6 +69,8 @@ struct octo__records {
 	int fd;                 /* -1: a follower finds no log yet */
 	slot **buckets;
 	size_t nbuckets, count;
+	slot **old;             /* a growing table's chains not moved yet: */
+	size_t nold, moved;     /* those from old[moved] on */
 	uint64_t live;          /* bytes the live records' entries take */
 	uint64_t generation;
 	dev_t dev;              /* a follower: the file it reads, */
@@ -132,59 +135,124 @@ static void encode_head(unsigned char *out, uint64_t generation, const char *key
 
 /* ---- the index: a hash table of the live records ------------------------ */
 
-static size_t bucket_of(const octo__records *r, const char *key)
+static uint64_t hash_of(const char *key)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
 	for (; *key; key++)
 		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
-	return (size_t)(h & (r->nbuckets - 1));
+	return h;
+}
+
+/* The chain a key of hash `h` is in: the old table's while a growing
+ * table has not moved that chain yet. */
+static slot **chain_of(const octo__records *r, uint64_t h)
+{
+	if (r->old) {
+		size_t b = (size_t)(h & (r->nold - 1));
+		if (b >= r->moved)
+			return &r->old[b];
+	}
+	return &r->buckets[h & (r->nbuckets - 1)];
 }
 
 static slot *lookup(const octo__records *r, const char *key)
 {
+	uint64_t h;
 	slot *s;
 
 	if (r->nbuckets == 0)
 		return NULL;
-	for (s = r->buckets[bucket_of(r, key)]; s; s = s->next)
-		if (strcmp(s->key, key) == 0)
+	h = hash_of(key);
+	for (s = *chain_of(r, h); s; s = s->next)
+		if (s->hash == h && strcmp(s->key, key) == 0)
 			return s;
 	return NULL;
 }
 
-/* Doubles the table when it is full, so chains stay about one long. */
+/* Every slot of both tables once: `c` starts zeroed. The next slot is
+ * read before one is returned, so the caller may free it. */
+typedef struct {
+	int table;
+	size_t bucket;
+	slot *s;
+} cursor;
+
+static slot *next_slot(const octo__records *r, cursor *c)
+{
+	slot *s;
+
+	while (!c->s) {
+		slot **t = c->table ? r->old : r->buckets;
+		size_t n = c->table ? r->nold : r->nbuckets;
+
+		if (c->bucket == n) {
+			if (c->table || !r->old)
+				return NULL;
+			c->table = 1;
+			c->bucket = 0;
+			continue;
+		}
+		c->s = t[c->bucket++];
+	}
+	s = c->s;
+	c->s = s->next;
+	return s;
+}
+
+/* Moves up to `n` chains of the old table to the new one. A table that
+ * grows is moved a little at each change rather than at once under the
+ * lock: at once, 262,144 records held every submit for 64 ms. */
+static void rehash_step(octo__records *r, size_t n)
+{
+	slot *s, *next;
+
+	while (r->old && n-- > 0) {
+		for (s = r->old[r->moved]; s; s = next) {
+			slot **b = &r->buckets[s->hash & (r->nbuckets - 1)];
+			next = s->next;
+			s->next = *b;
+			*b = s;
+		}
+		r->old[r->moved++] = NULL;
+		if (r->moved == r->nold) {
+			free(r->old);
+			r->old = NULL;
+			r->nold = r->moved = 0;
+		}
+	}
+}
+
+/* Starts doubling the table once it is full, so chains stay about one
+ * long; 64 chains move per change, done long before it is full again. */
 static int grow_index(octo__records *r)
 {
-	size_t n = r->nbuckets ? r->nbuckets * 2 : 1024, i, old = r->nbuckets;
-	slot **was = r->buckets, *s, *next;
+	size_t n = r->nbuckets ? r->nbuckets * 2 : 1024;
+	slot **bigger;
 
-	if (r->count < r->nbuckets)
+	if (r->count < r->nbuckets || r->old)
 		return 0;
-	if (!(r->buckets = calloc(n, sizeof(*r->buckets)))) {
-		r->buckets = was;
+	if (!(bigger = calloc(n, sizeof(*bigger))))
 		return octo__error(OCTO_ENOMEM, "out of memory");
+	if (r->buckets) {
+		r->old = r->buckets;
+		r->nold = r->nbuckets;
+		r->moved = 0;
 	}
+	r->buckets = bigger;
 	r->nbuckets = n;
-	for (i = 0; i < old; i++)
-		for (s = was[i]; s; s = next) {
-			size_t b = bucket_of(r, s->key);
-			next = s->next;
-			s->next = r->buckets[b];
-			r->buckets[b] = s;
-		}
-	free(was);
 	return 0;
 }
 
 static int index_put(octo__records *r, const char *key, uint64_t at, uint64_t len,
                      int64_t mtime_ms)
 {
-	slot *s = lookup(r, key);
-	size_t klen = strlen(key), b;
+	size_t klen = strlen(key);
+	slot *s, **chain;
 	int rc;
 
-	if (s) {
+	rehash_step(r, 64);
+	if ((s = lookup(r, key)) != NULL) {
 		r->live -= entry_bytes(key, s->len);
 	} else {
 		if ((rc = grow_index(r)) < 0)
@@ -192,9 +260,10 @@ static int index_put(octo__records *r, const char *key, uint64_t at, uint64_t le
 		if (!(s = malloc(sizeof(*s) + klen + 1)))
 			return octo__error(OCTO_ENOMEM, "out of memory");
 		memcpy(s->key, key, klen + 1);
-		b = bucket_of(r, key);
-		s->next = r->buckets[b];
-		r->buckets[b] = s;
+		s->hash = hash_of(key);
+		chain = chain_of(r, s->hash);
+		s->next = *chain;
+		*chain = s;
 		r->count++;
 	}
 	s->at = at;
@@ -206,12 +275,14 @@ static int index_put(octo__records *r, const char *key, uint64_t at, uint64_t le
 
 static void index_del(octo__records *r, const char *key)
 {
+	uint64_t h = hash_of(key);
 	slot **p, *s;
 
 	if (r->nbuckets == 0)
 		return;
-	for (p = &r->buckets[bucket_of(r, key)]; (s = *p) != NULL; p = &s->next)
-		if (strcmp(s->key, key) == 0) {
+	rehash_step(r, 64);
+	for (p = chain_of(r, h); (s = *p) != NULL; p = &s->next)
+		if (s->hash == h && strcmp(s->key, key) == 0) {
 			*p = s->next;
 			r->live -= entry_bytes(key, s->len);
 			r->count--;
@@ -222,17 +293,15 @@ static void index_del(octo__records *r, const char *key)
 
 static void index_clear(octo__records *r)
 {
-	size_t i;
-	slot *s, *next;
+	cursor c = { 0, 0, NULL };
+	slot *s;
 
-	for (i = 0; i < r->nbuckets; i++)
-		for (s = r->buckets[i]; s; s = next) {
-			next = s->next;
-			free(s);
-		}
+	while ((s = next_slot(r, &c)) != NULL)
+		free(s);
 	free(r->buckets);
-	r->buckets = NULL;
-	r->nbuckets = r->count = 0;
+	free(r->old);
+	r->buckets = r->old = NULL;
+	r->nbuckets = r->nold = r->moved = r->count = 0;
 	r->live = 0;
 }
 
@@ -418,17 +487,17 @@ void octo__records_each(octo__records *r, const char *prefix, const char *start_
                                     void *payload),
                         void *payload)
 {
-	size_t i, plen = strlen(prefix);
+	size_t plen = strlen(prefix);
+	cursor c = { 0, 0, NULL };
 	octo_object_info info;
 	slot *s;
 
 	enter(r);
-	for (i = 0; i < r->nbuckets; i++)
-		for (s = r->buckets[i]; s; s = s->next)
-			if (strncmp(s->key, prefix, plen) == 0 && strcmp(s->key, start_after) > 0) {
-				fill_info(r, s, &info);
-				add(s->key, &info, payload);
-			}
+	while ((s = next_slot(r, &c)) != NULL)
+		if (strncmp(s->key, prefix, plen) == 0 && strcmp(s->key, start_after) > 0) {
+			fill_info(r, s, &info);
+			add(s->key, &info, payload);
+		}
 	pthread_rwlock_unlock(&r->index);
 }
 
@@ -452,7 +521,8 @@ static int copy_live(octo__records *r, int fd, uint64_t generation, uint64_t *en
 {
 	unsigned char *buf = malloc(COPY_BUFFER + ENTRY_HEAD + OCTO_STORE_KEY_MAX + OCTO__RECORD_MAX);
 	uint64_t at = HEADER_SIZE, flushed = 0;
-	size_t used = HEADER_SIZE, i;
+	size_t used = HEADER_SIZE;
+	cursor cur = { 0, 0, NULL };
 	int rc = 0;
 	slot *s;
 
@@ -461,28 +531,27 @@ static int copy_live(octo__records *r, int fd, uint64_t generation, uint64_t *en
 	memcpy(buf + DIGEST, "ORH1", 4);
 	octo__put_le(buf + DIGEST + 4, generation, 8);
 	rc = octo__seal(buf, HEADER_SIZE - DIGEST);
-	for (i = 0; rc == 0 && i < r->nbuckets; i++)
-		for (s = r->buckets[i]; rc == 0 && s; s = s->next) {
-			size_t klen = strlen(s->key), size = ENTRY_HEAD + klen + s->len;
-			unsigned char *e = buf + used;
+	while (rc == 0 && (s = next_slot(r, &cur)) != NULL) {
+		size_t klen = strlen(s->key), size = ENTRY_HEAD + klen + s->len;
+		unsigned char *e = buf + used;
 
-			encode_head(e, generation, s->key, s->len, s->mtime_ms);
-			if (pread_all(r->fd, e + ENTRY_HEAD + klen, s->len, s->at) < 0) {
-				rc = octo__io_error(errno, "read", r->path);
-				break;
-			}
-			if ((rc = octo__seal(e, size - DIGEST)) < 0)
-				break;
-			s->moved = at + ENTRY_HEAD + klen;
-			at += size;
-			used += size;
-			if (used >= COPY_BUFFER) {
-				if (octo__pwrite_all(fd, buf, used, flushed) < 0)
-					rc = octo__io_error(errno, "write", r->path);
-				flushed += used;
-				used = 0;
-			}
+		encode_head(e, generation, s->key, s->len, s->mtime_ms);
+		if (pread_all(r->fd, e + ENTRY_HEAD + klen, s->len, s->at) < 0) {
+			rc = octo__io_error(errno, "read", r->path);
+			break;
 		}
+		if ((rc = octo__seal(e, size - DIGEST)) < 0)
+			break;
+		s->moved = at + ENTRY_HEAD + klen;
+		at += size;
+		used += size;
+		if (used >= COPY_BUFFER) {
+			if (octo__pwrite_all(fd, buf, used, flushed) < 0)
+				rc = octo__io_error(errno, "write", r->path);
+			flushed += used;
+			used = 0;
+		}
+	}
 	if (rc == 0 && octo__pwrite_all(fd, buf, used, flushed) < 0)
 		rc = octo__io_error(errno, "write", r->path);
 	free(buf);
@@ -509,7 +578,7 @@ static int compact(octo__records *r)
 {
 	char tmp[PATH_MAX];
 	uint64_t generation, end = 0;
-	size_t i;
+	cursor cur = { 0, 0, NULL };
 	slot *s;
 	int fd, old, rc;
 
@@ -526,9 +595,8 @@ static int compact(octo__records *r)
 		return rc;
 	}
 	pthread_rwlock_wrlock(&r->index);
-	for (i = 0; i < r->nbuckets; i++)
-		for (s = r->buckets[i]; s; s = s->next)
-			s->at = s->moved;
+	while ((s = next_slot(r, &cur)) != NULL)
+		s->at = s->moved;
 	old = r->fd;
 	r->fd = fd;
 	r->generation = generation;

@@ -1533,6 +1533,96 @@ static void *put_records(void *arg)
 	return failed ? r : NULL;
 }
 
+/* Record n of thread t: 3,200 in all, so the index grows from 1,024
+ * chains to 4,096 while threads put, overwrite and delete. */
+enum { GROW_THREADS = 16, GROW_EACH = 200 };
+
+static void grow_value(int t, int n, int round, char *key, char *value)
+{
+	snprintf(key, 64, "jobs/g%d-%d.json", t, n);
+	snprintf(value, 64, "{\"t\":%d,\"n\":%d,\"round\":%d}", t, n, round);
+}
+
+static void *grow_records(void *arg)
+{
+	recorder *r = arg;
+	char key[64], value[64];
+	int n, failed = 0;
+
+	for (n = 0; n < GROW_EACH; n++) {
+		grow_value(r->id, n, 0, key, value);
+		failed |= put_record(r->store, key, value) != 0;
+		if (n % 7 == 3) { /* overwritten while the table may be moving */
+			grow_value(r->id, n, 1, key, value);
+			failed |= put_record(r->store, key, value) != 0;
+		}
+		if (n % 10 == 5)
+			failed |= octo_store_delete(r->store, key) != 0;
+	}
+	return failed ? r : NULL;
+}
+
+typedef struct {
+	int n;
+	char last[64]; /* where the next page starts */
+} page_count;
+
+static int count_page(const char *key, const octo_object_info *info, void *payload)
+{
+	page_count *p = payload;
+
+	(void)info;
+	p->n++;
+	snprintf(p->last, sizeof(p->last), "%s", key);
+	return 0;
+}
+
+static void assert_grown(void)
+{
+	page_count pages = { 0, "" };
+	char key[64], value[64];
+	int t, n, more = 1, want = 0;
+
+	for (t = 0; t < GROW_THREADS; t++)
+		for (n = 0; n < GROW_EACH; n++) {
+			grow_value(t, n, n % 7 == 3, key, value);
+			if (n % 10 == 5) {
+				ck_assert_int_eq(octo_store_head(store, key, NULL), OCTO_ENOTFOUND);
+				continue;
+			}
+			assert_object(key, value, strlen(value));
+			want++;
+		}
+	while (more)
+		ck_assert_int_eq(octo_store_list(store, "jobs/g", pages.last, 1000, count_page, &pages,
+		                                 &more), 0);
+	ck_assert_int_eq(pages.n, want);
+	ck_assert_int_eq(want, GROW_THREADS * GROW_EACH * 9 / 10);
+}
+
+START_TEST(the_index_grows_while_records_change)
+{
+	pthread_t t[GROW_THREADS];
+	recorder r[GROW_THREADS];
+	void *failed;
+	int i;
+
+	for (i = 0; i < GROW_THREADS; i++) {
+		r[i].store = store;
+		r[i].id = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, grow_records, &r[i]), 0);
+	}
+	for (i = 0; i < GROW_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &failed), 0);
+		ck_assert_ptr_null(failed);
+	}
+	assert_grown();
+	octo_store_free(store);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	assert_grown();
+}
+END_TEST
+
 START_TEST(threads_putting_records_at_once_lose_none)
 {
 	enum { THREADS = 8 };
@@ -1648,6 +1738,7 @@ int main(void)
 	tcase_add_test(tc, a_second_store_follows_the_owners_records);
 	tcase_add_test(tc, a_record_hides_an_older_file_until_both_are_deleted);
 	tcase_add_test(tc, threads_putting_records_at_once_lose_none);
+	tcase_add_test(tc, the_index_grows_while_records_change);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("journal", setup_open);

@@ -17,7 +17,7 @@ seconds=${2:-0}
 shift $(($# < 2 ? $# : 2))
 src=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(json api headers envfile record escape)
+[ ${#targets[@]} -gt 0 ] || targets=(json api headers envfile record escape records)
 out=$build/tests/fuzz
 failed=0
 

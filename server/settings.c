@@ -313,6 +313,7 @@ static void load_all(loader *l, settings *c)
 	c->request_timeout_ms = get_u32(l, "REQUEST_TIMEOUT_MS", 1000, 3600000, 30000);
 	c->api.start_wait_ms = c->request_timeout_ms;
 	c->max_connections = get_u32(l, "OCTO_MAX_CONNECTIONS", 1, 100000, 1024);
+	c->http_threads = get_u32(l, "OCTO_HTTP_THREADS", 0, 1024, 0);
 	c->api.max_body_bytes = get_u32(l, "OCTO_MAX_BODY_BYTES", 64, 16 * 1024 * 1024, 64 * 1024);
 	c->api.rate_limit_window_ms = get_u32(l, "RATE_LIMIT_WINDOW_MS", 1, 86400000, 60000);
 	c->api.rate_limit_max = get_u32(l, "RATE_LIMIT_MAX_REQUESTS", 0, 1000000000, 100);

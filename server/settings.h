@@ -16,6 +16,7 @@ typedef struct {
 	char *data_dir;              /* embedded store directory */
 	uint32_t request_timeout_ms; /* idle connection timeout */
 	uint32_t max_connections;
+	uint32_t http_threads;       /* OCTO_HTTP_THREADS; 0: by the cores */
 	octo_log_options log;        /* LOG_LEVEL, LOG_FILE, ELASTICSEARCH_URL */
 	char *log_file;
 	char *elasticsearch_url;

@@ -16,6 +16,7 @@
 /* Every variable settings_load() reads. */
 static const char *const all_names[] = {
 	"PORT", "HOST", "OCTO_DATA_DIR", "REQUEST_TIMEOUT_MS", "OCTO_MAX_CONNECTIONS",
+	"OCTO_HTTP_THREADS",
 	"OCTO_MAX_BODY_BYTES", "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_MAX_REQUESTS",
 	"DOWNLOAD_DELAY_ENABLED", "DOWNLOAD_DELAY_MIN_MS", "DOWNLOAD_DELAY_MAX_MS",
 	"LOG_LEVEL", "LOG_FILE", "ELASTICSEARCH_URL", "CORS_ORIGINS",
@@ -124,6 +125,7 @@ START_TEST(defaults_apply_when_nothing_is_set)
 	ck_assert_str_eq(cfg.data_dir, "./data");
 	ck_assert_uint_eq(cfg.request_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg.max_connections, 1024);
+	ck_assert_uint_eq(cfg.http_threads, 0);
 	ck_assert_int_eq(cfg.log.level, OCTO_LOG_INFO);
 	ck_assert_uint_eq(cfg.api.version, OCTO_API_OPTIONS_VERSION);
 	ck_assert_uint_eq(cfg.api.max_body_bytes, 65536);
@@ -205,6 +207,7 @@ START_TEST(every_variable_is_read_from_the_environment)
 	set("OCTO_DATA_DIR", "/var/lib/octopus");
 	set("REQUEST_TIMEOUT_MS", "5000");
 	set("OCTO_MAX_CONNECTIONS", "77");
+	set("OCTO_HTTP_THREADS", "12");
 	set("OCTO_MAX_BODY_BYTES", "1048576");
 	set("RATE_LIMIT_WINDOW_MS", "1000");
 	set("RATE_LIMIT_MAX_REQUESTS", "7");
@@ -219,6 +222,7 @@ START_TEST(every_variable_is_read_from_the_environment)
 	ck_assert_str_eq(cfg.data_dir, "/var/lib/octopus");
 	ck_assert_uint_eq(cfg.request_timeout_ms, 5000);
 	ck_assert_uint_eq(cfg.max_connections, 77);
+	ck_assert_uint_eq(cfg.http_threads, 12);
 	ck_assert_uint_eq(cfg.api.max_body_bytes, 1048576);
 	ck_assert_uint_eq(cfg.api.rate_limit_window_ms, 1000);
 	ck_assert_uint_eq(cfg.api.rate_limit_max, 7);
@@ -245,6 +249,8 @@ static const setting edge_values[] = {
 	{ "REQUEST_TIMEOUT_MS", "3600000" },
 	{ "OCTO_MAX_CONNECTIONS", "1" },
 	{ "OCTO_MAX_CONNECTIONS", "100000" },
+	{ "OCTO_HTTP_THREADS", "0" },
+	{ "OCTO_HTTP_THREADS", "1024" },
 	{ "OCTO_MAX_BODY_BYTES", "64" },
 	{ "OCTO_MAX_BODY_BYTES", "16777216" },
 	{ "RATE_LIMIT_WINDOW_MS", "1" },
@@ -462,6 +468,8 @@ static const setting bad_values[] = {
 	{ "REQUEST_TIMEOUT_MS", "3600001" },
 	{ "OCTO_MAX_CONNECTIONS", "0" },
 	{ "OCTO_MAX_CONNECTIONS", "100001" },
+	{ "OCTO_HTTP_THREADS", "1025" },
+	{ "OCTO_HTTP_THREADS", "-1" },
 	{ "OCTO_MAX_BODY_BYTES", "63" },
 	{ "OCTO_MAX_BODY_BYTES", "16777217" },
 	{ "OCTO_MAX_BODY_BYTES", "1k" },

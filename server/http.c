@@ -652,8 +652,8 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 	/* A durable submit blocks its thread until its batch is on disk, and
 	 * a batch holds one record per waiting thread. On 2 cores 64 threads
 	 * took about 10 % more submits a second than 16, but 10 % fewer
-	 * /health requests, and pushed one event to 10,000 streams 40 % more
-	 * slowly: eight a core is the default, OCTO_HTTP_THREADS the knob. */
+	 * /health requests: eight a core is the default, OCTO_HTTP_THREADS
+	 * the knob. */
 	unsigned int threads = cfg->http_threads ? cfg->http_threads
 	                       : cores < 1 ? 8 : cores > 8 ? 64 : (unsigned int)cores * 8;
 	int family = bind_address(cfg, &ss);

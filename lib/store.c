@@ -154,7 +154,10 @@ int octo_store_head(octo_store *store, const char *key, octo_object_info *info)
 	                store->backend->head(store, key, info ? info : &ignored));
 }
 
-int octo_store_put(octo_store *store, const char *key, const void *data, size_t len)
+/* A put from memory: of a job record, through the backend's put_record
+ * when it has one. */
+static int put_bytes(octo_store *store, const char *key, const void *data, size_t len,
+                     int record)
 {
 	double t0 = octo__monotonic_seconds();
 	int rc;
@@ -164,25 +167,22 @@ int octo_store_put(octo_store *store, const char *key, const void *data, size_t 
 		return rc;
 	if (!data && len > 0)
 		return octo__error(OCTO_EINVAL, "no data");
-	return observed(store, OP_PUT, t0,
-	                store->backend->put(store, key, data ? data : "", len));
+	if (!data)
+		data = "";
+	rc = record && store->backend->put_record ? store->backend->put_record(store, key, data, len)
+	                                          : store->backend->put(store, key, data, len);
+	return observed(store, OP_PUT, t0, rc);
+}
+
+int octo_store_put(octo_store *store, const char *key, const void *data, size_t len)
+{
+	return put_bytes(store, key, data, len, 0);
 }
 
 int octo__store_put_record(octo_store *store, const char *key, const void *data,
                            size_t len)
 {
-	double t0 = octo__monotonic_seconds();
-	int rc;
-
-	octo__error_clear();
-	if ((rc = check_key(key)) < 0)
-		return rc;
-	if (!data && len > 0)
-		return octo__error(OCTO_EINVAL, "no data");
-	if (!store->backend->put_record)
-		return octo_store_put(store, key, data, len);
-	return observed(store, OP_PUT, t0,
-	                store->backend->put_record(store, key, data ? data : "", len));
+	return put_bytes(store, key, data, len, 1);
 }
 
 int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,

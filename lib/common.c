@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -216,4 +218,23 @@ int octo__sealed(const unsigned char *at, size_t len)
 
 	return EVP_Digest(at + OCTO__DIGEST, len, digest, NULL, EVP_sha256(), NULL) &&
 	       memcmp(digest, at, OCTO__DIGEST) == 0;
+}
+
+int octo__fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return octo__io_error(errno, "open directory", dir);
+	if (fsync(fd) < 0)
+		rc = octo__io_error(errno, "fsync directory", dir);
+	close(fd);
+	return rc;
 }

@@ -52,6 +52,10 @@ int octo__io_error(int err, const char *what, const char *path);
 void octo__put_le(unsigned char *p, uint64_t v, int bytes);
 uint64_t octo__get_le(const unsigned char *p, int bytes);
 
+/* fsync()s the directory holding `path`, so that a rename or link into
+ * it survives a power loss. */
+int octo__fsync_dir_of(const char *path);
+
 /* pwrite() of all `len` bytes at `at`; -1 with errno on failure. */
 int octo__pwrite_all(int fd, const void *data, size_t len, uint64_t at);
 

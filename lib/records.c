@@ -12,6 +12,7 @@
  * append the owner moves to a new file before it appends again, so that
  * entries it never acknowledged cannot reappear behind later ones. */
 #include "config.h"
+#include "group.h"
 #include "internal.h"
 #include "records.h"
 
@@ -51,16 +52,17 @@ typedef struct slot {
 
 /* One put or removal waiting for a commit; lives on its caller's stack. */
 typedef struct pending {
+	octo__waiter w;     /* first: the group's batches are of these */
 	const char *key;
 	const void *data;   /* NULL: a removal */
 	size_t len;
 	int64_t mtime_ms;
-	int rc;
-	char message[256];
-	int done;
-	pthread_cond_t cond; /* signalled when done, or when it is next to commit */
-	struct pending *next;
 } pending;
+
+static pending *next_of(const pending *c)
+{
+	return (pending *)c->w.next;
+}
 
 struct octo__records {
 	char *root, *path;
@@ -76,9 +78,7 @@ struct octo__records {
 	dev_t dev;              /* a follower: the file it reads, */
 	ino_t ino;
 	uint64_t seen;          /* and the end of what it read */
-	pthread_mutex_t lock;   /* the owner's commit queue */
-	pending *head, **tail;
-	int busy;               /* some thread is committing */
+	octo__group commits;    /* the owner's queue of puts and removals */
 	int torn;               /* an append failed: move to a new file first */
 	int unsynced_name;      /* the file's rename is not synced yet */
 	uint64_t size;          /* where the next entry goes */
@@ -503,18 +503,6 @@ void octo__records_each(octo__records *r, const char *prefix, const char *start_
 
 /* ---- writing: the owner ---------------------------------------------------- */
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return octo__io_error(errno, "open directory", dir);
-	if (fsync(fd) < 0)
-		rc = octo__io_error(errno, "fsync directory", dir);
-	close(fd);
-	return rc;
-}
-
 /* Writes the header and every live record to `fd` (a new file of
  * `generation`), noting each record's new place in its slot. */
 static int copy_live(octo__records *r, int fd, uint64_t generation, uint64_t *end)
@@ -567,7 +555,7 @@ static int sync_name(octo__records *r)
 
 	if (!r->unsynced_name)
 		return 0;
-	if ((rc = sync_dir(r->root)) == 0)
+	if ((rc = octo__fsync_dir_of(r->path)) == 0)
 		r->unsynced_name = 0;
 	return rc;
 }
@@ -646,13 +634,13 @@ static int append(octo__records *r, pending *batch)
 
 	if ((r->torn && (rc = compact(r)) < 0) || (rc = sync_name(r)) < 0)
 		return rc;
-	for (c = batch; c; c = c->next)
+	for (c = batch; c; c = next_of(c))
 		total += entry_bytes(c->key, c->data ? c->len : 0);
 	if ((rc = make_space(r, r->size + total)) < 0)
 		return rc;
 	if (!(buf = malloc(total)))
 		return octo__error(OCTO_ENOMEM, "out of memory");
-	for (c = batch, e = buf; c && rc == 0; c = c->next) {
+	for (c = batch, e = buf; c && rc == 0; c = next_of(c)) {
 		size_t klen = strlen(c->key), vlen = c->data ? c->len : 0;
 		encode_head(e, r->generation, c->key, c->data ? (uint64_t)vlen : ENTRY_DELETE,
 		            c->mtime_ms);
@@ -677,10 +665,10 @@ static int append(octo__records *r, pending *batch)
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_wrlock(&r->index);
-	for (c = batch, at = r->size; c; c = c->next) {
+	for (c = batch, at = r->size; c; c = next_of(c)) {
 		if (!c->data)
 			index_del(r, c->key);
-		else if ((c->rc = index_put(r, c->key, at + ENTRY_HEAD + strlen(c->key), c->len,
+		else if ((c->w.rc = index_put(r, c->key, at + ENTRY_HEAD + strlen(c->key), c->len,
 		                            c->mtime_ms)) < 0)
 			r->torn = 1; /* logged but not indexed: the log must not keep it */
 		at += entry_bytes(c->key, c->data ? c->len : 0);
@@ -692,66 +680,34 @@ static int append(octo__records *r, pending *batch)
 	return 0;
 }
 
-static void finish(pending *c, int rc)
+/* The group's commit: one append of the batch, each caller finished with
+ * its result. */
+static void commit(octo__waiter *batch, void *payload)
 {
-	if (rc == 0)
-		rc = c->rc; /* set by append() when the index could not take it */
-	c->rc = rc;
-	if (rc < 0)
-		snprintf(c->message, sizeof(c->message), "%s", octo_error_last());
-}
-
-/* Commits everything queued; called and returns with the lock held. */
-static void lead(octo__records *r)
-{
-	pending *batch = r->head, *c, *next;
+	pending *c;
 	int rc;
 
-	r->head = NULL;
-	r->tail = &r->head;
-	r->busy = 1;
-	pthread_mutex_unlock(&r->lock);
-	rc = append(r, batch);
-	for (c = batch; c; c = c->next)
-		finish(c, rc);
-	pthread_mutex_lock(&r->lock);
-	for (c = batch; c; c = next) { /* a waiter may return once done is set */
-		next = c->next;
-		c->done = 1;
-		pthread_cond_signal(&c->cond);
-	}
-	/* Compacting holds the next batch, not the callers of this one. */
-	if (rc == 0 && r->size >= COMPACT_MIN && r->size > 2 * r->live) {
-		pthread_mutex_unlock(&r->lock);
-		compact(r); /* on failure, the next batch tries again */
-		pthread_mutex_lock(&r->lock);
-	}
-	r->busy = 0;
-	if (r->head) /* the first of those who queued meanwhile commits next */
-		pthread_cond_signal(&r->head->cond);
+	rc = append(payload, (pending *)batch);
+	for (c = (pending *)batch; c; c = next_of(c)) /* or as the index took it */
+		octo__waiter_finish(&c->w, rc < 0 ? rc : c->w.rc);
 }
 
-/* Queues a change and waits until it is committed: whoever finds no
- * commit running commits everything queued, so concurrent callers share
- * one fdatasync. */
+/* After a batch: compaction, once the log is twice its live records. */
+static void after(void *payload)
+{
+	octo__records *r = payload;
+
+	if (!r->torn && r->size >= COMPACT_MIN && r->size > 2 * r->live)
+		compact(r); /* on failure, the next batch tries again */
+}
+
+/* Queues a change and waits until it is committed with others. */
 static int submit(octo__records *r, pending *c)
 {
 	if (!r->owner)
 		return octo__error(OCTO_EIO, "the records of %s belong to another process", r->root);
 	c->mtime_ms = now_ms();
-	pthread_cond_init(&c->cond, NULL);
-	pthread_mutex_lock(&r->lock);
-	*r->tail = c;
-	r->tail = &c->next;
-	while (!c->done) {
-		if (!r->busy)
-			lead(r);
-		else
-			pthread_cond_wait(&c->cond, &r->lock);
-	}
-	pthread_mutex_unlock(&r->lock);
-	pthread_cond_destroy(&c->cond);
-	return c->rc < 0 ? octo__error(c->rc, "%s", c->message) : 0;
+	return octo__group_submit(&r->commits, &c->w);
 }
 
 int octo__records_put(octo__records *r, const char *key, const void *data, size_t len)
@@ -815,13 +771,12 @@ int octo__records_open(octo__records **out, const char *root, int owner)
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	r->owner = owner;
 	r->fd = -1;
-	r->tail = &r->head;
 	/* Readers must not starve the committer, which indexes each batch. */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&r->index, &attr);
 	pthread_rwlockattr_destroy(&attr);
-	pthread_mutex_init(&r->lock, NULL);
+	octo__group_init(&r->commits, commit, after, r);
 	if (!(r->root = strdup(root)) || !(r->path = malloc(strlen(root) + sizeof("/" LOG_NAME)))) {
 		octo__records_free(r);
 		return octo__error(OCTO_ENOMEM, "out of memory");
@@ -847,7 +802,7 @@ void octo__records_free(octo__records *r)
 		close(r->fd);
 	index_clear(r);
 	pthread_rwlock_destroy(&r->index);
-	pthread_mutex_destroy(&r->lock);
+	octo__group_destroy(&r->commits);
 	free(r->root);
 	free(r->path);
 	free(r);

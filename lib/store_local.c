@@ -23,6 +23,7 @@
  * file (a file put before the record) is the record; deleting the key
  * removes the file first, then the record. */
 #include "config.h"
+#include "group.h"
 #include "internal.h"
 #include "records.h"
 #include "store.h"
@@ -50,23 +51,22 @@
 
 /* One put or delete waiting for a commit; lives on its caller's stack. */
 typedef struct change {
+	octo__waiter w;     /* first: the group's batches are of these */
 	const char *key;
 	const void *data;   /* a journaled put, or NULL */
 	size_t len;
 	const char *tmp;    /* a direct put: a durable temporary file to rename */
 	char staged[PATH_MAX]; /* a journaled put: its temporary file, once written */
 	int staged_fd;        /* or its unnamed file (O_TMPFILE), or -1 */
-	int rc;             /* set by the committer */
-	char message[256];
-	int done;
-	pthread_cond_t cond;  /* signalled when done, or when it is next to commit */
-	struct change *next;
 } change;
 
+static change *next_of(const change *c)
+{
+	return (change *)c->w.next;
+}
+
 typedef struct {
-	pthread_mutex_t lock;
-	change *head, **tail; /* waiting, in arrival order */
-	int busy;             /* some thread is committing */
+	octo__group commits;  /* changes waiting for a commit */
 	int fd;               /* -1: another process owns the journal */
 	uint64_t size;        /* where the next entry goes */
 	uint64_t space;       /* bytes of the file written (zeroes or entries) */
@@ -115,25 +115,6 @@ static int make_parents(char *path, size_t from, int *made)
 		*slash = '/';
 	}
 	return 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, rc = 0;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return octo__io_error(errno, "open directory", dir);
-	if (fsync(fd) < 0)
-		rc = octo__io_error(errno, "fsync directory", dir);
-	close(fd);
-	return rc;
 }
 
 static int write_all(int fd, const char *data, size_t len)
@@ -214,7 +195,7 @@ static int fsync_dirs_of(const char *path, int made)
 
 	snprintf(at, sizeof(at), "%s", path);
 	do {
-		if ((rc = fsync_dir_of(at)) < 0 || !(slash = strrchr(at, '/')))
+		if ((rc = octo__fsync_dir_of(at)) < 0 || !(slash = strrchr(at, '/')))
 			return rc;
 		*slash = '\0';
 	} while (made-- > 0);
@@ -273,7 +254,7 @@ static int remove_object(local_store *s, const char *key, int durable)
 			return octo__error(OCTO_ENOTFOUND, "no object %s", key);
 		return octo__io_error(errno, "unlink", path);
 	}
-	return durable ? fsync_dir_of(path) : 0;
+	return durable ? octo__fsync_dir_of(path) : 0;
 }
 
 /* ---- the journal ---------------------------------------------------------
@@ -393,9 +374,7 @@ static int checkpoint(local_store *s)
 
 static void finish(change *c, int rc)
 {
-	c->rc = rc;
-	if (rc < 0)
-		snprintf(c->message, sizeof(c->message), "%s", octo_error_last());
+	octo__waiter_finish(&c->w, rc);
 }
 
 /* Appends the changes of [from, to) that were staged, with one
@@ -411,13 +390,13 @@ static int append_run(local_store *s, change *from, change *to)
 
 	if (j->torn && (rc = checkpoint(s)) < 0)
 		return rc;
-	for (c = from; c != to; c = c->next)
+	for (c = from; c != to; c = next_of(c))
 		total += entry_size(c);
 	if ((rc = make_space(s, j->size + total)) < 0)
 		return rc;
 	if (!(buf = malloc(total)))
 		return octo__error(OCTO_ENOMEM, "out of memory");
-	for (c = from, at = buf; c != to && rc == 0; c = c->next) {
+	for (c = from, at = buf; c != to && rc == 0; c = next_of(c)) {
 		rc = encode_entry(c, j->generation, at);
 		at += entry_size(c);
 	}
@@ -535,9 +514,10 @@ static void settle(local_store *s, change *c, int rc)
  * synced at once, and direct puts, which wait for a checkpoint so that no
  * older journaled copy of their key can be replayed over them. Objects
  * are installed in batch order, so the last put of a key wins. */
-static void commit(local_store *s, change *batch)
+static void commit(octo__waiter *batch, void *payload)
 {
-	change *c = batch, *run, *end;
+	local_store *s = payload;
+	change *c = (change *)batch, *run, *end;
 	int rc;
 
 	while (c) {
@@ -545,64 +525,26 @@ static void commit(local_store *s, change *batch)
 			if ((rc = checkpoint(s)) < 0)
 				unlink(c->tmp); /* install() removes it when it fails */
 			finish(c, rc < 0 ? rc : install(s, c->tmp, c->key, 1));
-			c = c->next;
+			c = next_of(c);
 			continue;
 		}
-		for (run = c, end = c; end && !end->tmp; end = end->next)
+		for (run = c, end = c; end && !end->tmp; end = next_of(end))
 			;
 		rc = append_run(s, run, end);
-		for (c = run; c != end; c = c->next)
+		for (c = run; c != end; c = next_of(c))
 			settle(s, c, rc);
 	}
 	if (s->journal.size >= JOURNAL_CHECKPOINT)
 		checkpoint(s); /* on failure, the next batch tries again */
 }
 
-/* Commits everything queued; called and returns with the lock held.
+/* Queues a change and waits until it is committed with others.
  * Installing objects right after the sync, in the same turn, measured
  * faster than overlapping it with the next batch's sync: the overlap
  * shrank batches to one change each. */
-static void lead(local_store *s)
-{
-	journal *j = &s->journal;
-	change *batch = j->head, *c, *next;
-
-	j->head = NULL;
-	j->tail = &j->head;
-	j->busy = 1;
-	pthread_mutex_unlock(&j->lock);
-	commit(s, batch);
-	pthread_mutex_lock(&j->lock);
-	j->busy = 0;
-	for (c = batch; c; c = next) { /* a waiter may return once done is set */
-		next = c->next;
-		c->done = 1;
-		pthread_cond_signal(&c->cond);
-	}
-	if (j->head) /* the first of those who queued meanwhile commits next */
-		pthread_cond_signal(&j->head->cond);
-}
-
-/* Queues a change and waits until it is committed: whoever finds no
- * commit running commits everything queued, so concurrent callers share
- * one fdatasync. */
 static int submit(local_store *s, change *c)
 {
-	journal *j = &s->journal;
-
-	pthread_cond_init(&c->cond, NULL);
-	pthread_mutex_lock(&j->lock);
-	*j->tail = c;
-	j->tail = &c->next;
-	while (!c->done) {
-		if (!j->busy)
-			lead(s);
-		else
-			pthread_cond_wait(&c->cond, &j->lock);
-	}
-	pthread_mutex_unlock(&j->lock);
-	pthread_cond_destroy(&c->cond);
-	return c->rc < 0 ? octo__error(c->rc, "%s", c->message) : 0;
+	return octo__group_submit(&s->journal.commits, &c->w);
 }
 
 static int put_direct(local_store *s, const char *key, const source *src)
@@ -1011,7 +953,7 @@ static void local_free(octo_store *store)
 		close(s->journal.fd);
 	}
 	octo__records_free(s->records);
-	pthread_mutex_destroy(&s->journal.lock);
+	octo__group_destroy(&s->journal.commits);
 	free(s->root);
 	free(s);
 }
@@ -1152,8 +1094,7 @@ int octo_store_open_local(octo_store **out, const char *dir)
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	}
 	s->base.backend = &local_backend;
-	pthread_mutex_init(&s->journal.lock, NULL);
-	s->journal.tail = &s->journal.head;
+	octo__group_init(&s->journal.commits, commit, NULL, s);
 	s->journal.fd = -1;
 	/* An unnamed file is linked through its /proc/self/fd entry. */
 	s->unnamed = access("/proc/self/fd", X_OK) == 0;

@@ -88,6 +88,8 @@ struct octo_api {
 	int health_ok;                /* -1: nothing cached yet */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	unsigned submitting;          /* initiates whose job is being written */
+	pthread_cond_t submits_idle;  /* submitting fell to 0 */
 	pthread_t timer;
 	int stopping;
 	int timer_running;
@@ -452,6 +454,20 @@ static int rate_limit(octo_api *api, const octo_request *req, octo_response *r)
 	          "Too many requests: at most %" PRIu32 " per %" PRIu32 " ms; retry in %" PRIu32 " s",
 	          v.limit, api->opts.rate_limit_window_ms, v.reset_s);
 	return -1;
+}
+
+/* A response that failed for want of memory becomes a plain 500. */
+static void finalize(octo_response *r)
+{
+	static const char fallback[] =
+		"{\"error\":\"internal_error\",\"message\":\"Out of memory\",\"requestId\":null}";
+
+	if (!r->failed)
+		return;
+	free(r->body);
+	r->status = 500;
+	r->body = strdup(fallback);
+	r->body_len = r->body ? sizeof(fallback) - 1 : 0;
 }
 
 /* ---- handlers ----------------------------------------------------------- */
@@ -889,15 +905,84 @@ static void job_status_name(octo_api *api, const char *job_id, char *out, size_t
 	octo_free(text);
 }
 
+/* The answer to a submit of `n` files that ended with `rc`. */
+static void answer_submit(octo_api *api, octo_response *resp, int rc, const char *job_id,
+                          size_t n)
+{
+	octo_json_writer *w;
+	char status[32];
+
+	if (rc == OCTO_EINVAL || rc == OCTO_ECONFLICT) {
+		set_error(resp, rc == OCTO_EINVAL ? 400 : 409,
+		          rc == OCTO_EINVAL ? "validation_error" : "conflict", "%s", octo_error_last());
+		return;
+	}
+	if (rc == OCTO_EBUSY || rc == OCTO_ESHUTDOWN) {
+		add_header(resp, "Retry-After", "%" PRIu32, retry_after_s(api, n));
+		set_error(resp, 503, rc == OCTO_EBUSY ? "busy" : "shutting_down",
+		          rc == OCTO_EBUSY ? "%s; retry later" : "The service is shutting down",
+		          octo_error_last());
+		return;
+	}
+	if (rc < 0) {
+		storage_error(resp, rc);
+		return;
+	}
+	if (!(w = writer_or_fail(resp)))
+		return;
+	add_header(resp, "Location", "/v1/download/status/%s", job_id);
+	add_header(resp, "Retry-After", "%" PRIu32, retry_after_s(api, 0));
+	octo_json_write_key(w, "jobId");
+	octo_json_write_string(w, job_id);
+	octo_json_write_key(w, "status");
+	/* A replayed Idempotency-Key answers with the job as it is now. */
+	if (rc == 1)
+		job_status_name(api, job_id, status, sizeof(status));
+	octo_json_write_string(w, rc == 1 ? status : "queued");
+	octo_json_write_key(w, "totalFileIds");
+	octo_json_write_int(w, (int64_t)n);
+	finish_object(resp, 202, w);
+}
+
+/* An initiate whose job is being written: answered once it is, so the
+ * server's thread serves others meanwhile. */
+typedef struct {
+	octo_api *api;
+	octo_response *resp;
+	octo_api_done_cb done;
+	void *payload;
+	size_t files;
+} submit_call;
+
+static void submit_ended(octo_api *api)
+{
+	pthread_mutex_lock(&api->lock);
+	if (--api->submitting == 0)
+		pthread_cond_broadcast(&api->submits_idle);
+	pthread_mutex_unlock(&api->lock);
+}
+
+static void submitted(int rc, const char *job_id, void *payload)
+{
+	submit_call *s = payload;
+	octo_api *api = s->api;
+
+	answer_submit(api, s->resp, rc, job_id, s->files);
+	finalize(s->resp);
+	s->done(s->resp, s->payload);
+	free(s);
+	submit_ended(api); /* last: shutdown waits for this */
+}
+
 static void submit_job(call *c, const octo_json_value *ids)
 {
 	const octo_json_value *callback = octo_json_get(c->body, "callbackUrl");
 	octo_job_options jopts = OCTO_JOB_OPTIONS_INIT;
 	int64_t list[FILE_IDS_MAX];
-	char job_id[OCTO_JOB_ID_LEN + 1], status[32];
 	size_t i, n = octo_json_size(ids);
-	octo_json_writer *w;
-	int rc;
+	octo_api *api = c->api;
+	submit_call *s;
+	int rc, stopping;
 
 	if (callback && octo_json_typeof(callback) != OCTO_JSON_NULL &&
 	    octo_json_string(callback, &jopts.callback_url) < 0) {
@@ -905,40 +990,31 @@ static void submit_job(call *c, const octo_json_value *ids)
 		return;
 	}
 	jopts.idempotency_key = request_header(c->req, "Idempotency-Key");
-	jopts.client = client_identity(c->api, c->req, c->resp);
+	jopts.client = client_identity(api, c->req, c->resp);
 	for (i = 0; i < n; i++)
 		octo_json_int(octo_json_at(ids, i), &list[i]);
-	rc = octo_engine_submit_with(c->api->opts.engine, list, n, &jopts, job_id);
-	if (rc == OCTO_EINVAL || rc == OCTO_ECONFLICT) {
-		set_error(c->resp, rc == OCTO_EINVAL ? 400 : 409,
-		          rc == OCTO_EINVAL ? "validation_error" : "conflict", "%s", octo_error_last());
+	if (!(s = malloc(sizeof(*s)))) {
+		c->resp->failed = 1;
 		return;
 	}
-	if (rc == OCTO_EBUSY || rc == OCTO_ESHUTDOWN) {
-		add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(c->api, n));
-		set_error(c->resp, 503, rc == OCTO_EBUSY ? "busy" : "shutting_down",
-		          rc == OCTO_EBUSY ? "%s; retry later" : "The service is shutting down",
-		          octo_error_last());
+	*s = (submit_call){ api, c->resp, c->done, c->payload, n };
+	pthread_mutex_lock(&api->lock);
+	stopping = api->stopping;
+	if (!stopping)
+		api->submitting++;
+	pthread_mutex_unlock(&api->lock);
+	if (stopping) {
+		free(s);
+		answer_submit(api, c->resp, octo__error(OCTO_ESHUTDOWN, "shutting down"), NULL, n);
 		return;
 	}
-	if (rc < 0) {
-		storage_error(c->resp, rc);
-		return;
+	c->deferred = 1; /* before: the answer may come before the call returns */
+	if ((rc = octo_engine_submit_async(api->opts.engine, list, n, &jopts, submitted, s)) < 0) {
+		c->deferred = 0;
+		free(s);
+		submit_ended(api);
+		answer_submit(api, c->resp, rc, NULL, n);
 	}
-	if (!(w = writer_or_fail(c->resp)))
-		return;
-	add_header(c->resp, "Location", "/v1/download/status/%s", job_id);
-	add_header(c->resp, "Retry-After", "%" PRIu32, retry_after_s(c->api, 0));
-	octo_json_write_key(w, "jobId");
-	octo_json_write_string(w, job_id);
-	octo_json_write_key(w, "status");
-	/* A replayed Idempotency-Key answers with the job as it is now. */
-	if (rc == 1)
-		job_status_name(c->api, job_id, status, sizeof(status));
-	octo_json_write_string(w, rc == 1 ? status : "queued");
-	octo_json_write_key(w, "totalFileIds");
-	octo_json_write_int(w, (int64_t)n);
-	finish_object(c->resp, 202, w);
 }
 
 static void handle_initiate(call *c)
@@ -1546,19 +1622,6 @@ static void handle_events(call *c)
 	add_header(c->resp, "X-Accel-Buffering", "no"); /* nginx: pass events at once */
 }
 
-static void finalize(octo_response *r)
-{
-	static const char fallback[] =
-		"{\"error\":\"internal_error\",\"message\":\"Out of memory\",\"requestId\":null}";
-
-	if (!r->failed)
-		return;
-	free(r->body);
-	r->status = 500;
-	r->body = strdup(fallback);
-	r->body_len = r->body ? sizeof(fallback) - 1 : 0;
-}
-
 /* Inserts keeping the queue sorted by due time. Caller holds api->lock. */
 static void enqueue(octo_api *api, pending *p)
 {
@@ -2043,6 +2106,7 @@ static void init_sync(octo_api *api)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&api->wake, &attr);
 	pthread_condattr_destroy(&attr);
+	pthread_cond_init(&api->submits_idle, NULL);
 }
 
 static int start_timer(octo_api *api)
@@ -2095,12 +2159,14 @@ void octo_api_shutdown(octo_api *api)
 	if (!api)
 		return;
 	octo__events_shutdown(api->events);
-	if (!api->timer_running)
-		return;
 	pthread_mutex_lock(&api->lock);
 	api->stopping = 1;
 	pthread_cond_signal(&api->wake);
+	while (api->submitting > 0)
+		pthread_cond_wait(&api->submits_idle, &api->lock);
 	pthread_mutex_unlock(&api->lock);
+	if (!api->timer_running)
+		return;
 	pthread_join(api->timer, NULL);
 	api->timer_running = 0;
 }
@@ -2112,6 +2178,7 @@ void octo_api_free(octo_api *api)
 	octo_api_shutdown(api);
 	octo__events_free(api->events);
 	pthread_cond_destroy(&api->wake);
+	pthread_cond_destroy(&api->submits_idle);
 	pthread_mutex_destroy(&api->lock);
 	pthread_mutex_destroy(&api->health_lock);
 	octo__ratelimit_free(api->ratelimit);

@@ -9,17 +9,15 @@ void octo__group_init(octo__group *g, void (*commit)(octo__waiter *, void *),
                       void (*after)(void *), void *payload)
 {
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->wake, NULL);
 	g->head = NULL;
 	g->tail = &g->head;
 	g->busy = 0;
+	g->thread_running = 0;
+	g->stopping = 0;
 	g->commit = commit;
 	g->after = after;
 	g->payload = payload;
-}
-
-void octo__group_destroy(octo__group *g)
-{
-	pthread_mutex_destroy(&g->lock);
 }
 
 void octo__waiter_finish(octo__waiter *w, int rc)
@@ -29,10 +27,36 @@ void octo__waiter_finish(octo__waiter *w, int rc)
 		snprintf(w->message, sizeof(w->message), "%s", octo_error_last());
 }
 
-/* Commits everything queued; called and returns with the lock held. */
+/* Under the lock, once a commit ended: the first of those who queued
+ * meanwhile commits next, or the group's thread for a posted one. */
+static void pass_on(octo__group *g)
+{
+	if (!g->head)
+		return;
+	pthread_cond_signal(g->head->done ? &g->wake : &g->head->cond);
+}
+
+/* Calls the done of each posted waiter of `list`, which may free it. */
+static void tell(octo__waiter *list)
+{
+	octo__waiter *w, *next;
+
+	for (w = list; w; w = next) {
+		next = w->next;
+		if (w->rc < 0)
+			octo__error(w->rc, "%s", w->message);
+		else
+			octo__error_clear();
+		w->done(w);
+	}
+}
+
+/* Commits everything queued; called and returns with the lock held.
+ * Posted waiters hear of it last, without the lock, while the next
+ * commit may already run. */
 static void lead(octo__group *g)
 {
-	octo__waiter *batch = g->head, *w, *next;
+	octo__waiter *batch = g->head, *w, *next, *posted = NULL, **last = &posted;
 
 	g->head = NULL;
 	g->tail = &g->head;
@@ -40,10 +64,16 @@ static void lead(octo__group *g)
 	pthread_mutex_unlock(&g->lock);
 	g->commit(batch, g->payload);
 	pthread_mutex_lock(&g->lock);
-	for (w = batch; w; w = next) { /* a waiter may return once done is set */
+	for (w = batch; w; w = next) { /* a waiter may return once finished is set */
 		next = w->next;
-		w->done = 1;
-		pthread_cond_signal(&w->cond);
+		if (w->done) {
+			w->next = NULL;
+			*last = w;
+			last = &w->next;
+		} else {
+			w->finished = 1;
+			pthread_cond_signal(&w->cond);
+		}
 	}
 	if (g->after) { /* holds the next batch, not the callers of this one */
 		pthread_mutex_unlock(&g->lock);
@@ -51,19 +81,24 @@ static void lead(octo__group *g)
 		pthread_mutex_lock(&g->lock);
 	}
 	g->busy = 0;
-	if (g->head) /* the first of those who queued meanwhile commits next */
-		pthread_cond_signal(&g->head->cond);
+	pass_on(g);
+	if (posted) {
+		pthread_mutex_unlock(&g->lock);
+		tell(posted);
+		pthread_mutex_lock(&g->lock);
+	}
 }
 
 int octo__group_submit(octo__group *g, octo__waiter *w)
 {
 	w->next = NULL;
-	w->done = 0;
+	w->done = NULL;
+	w->finished = 0;
 	pthread_cond_init(&w->cond, NULL);
 	pthread_mutex_lock(&g->lock);
 	*g->tail = w;
 	g->tail = &w->next;
-	while (!w->done) {
+	while (!w->finished) {
 		if (!g->busy)
 			lead(g);
 		else
@@ -72,4 +107,56 @@ int octo__group_submit(octo__group *g, octo__waiter *w)
 	pthread_mutex_unlock(&g->lock);
 	pthread_cond_destroy(&w->cond);
 	return w->rc < 0 ? octo__error(w->rc, "%s", w->message) : 0;
+}
+
+/* The group's thread: commits posted changes until the group is
+ * destroyed and nothing is left queued. */
+static void *committer(void *arg)
+{
+	octo__group *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		if (g->head && !g->busy)
+			lead(g);
+		else if (g->stopping && !g->head)
+			break;
+		else
+			pthread_cond_wait(&g->wake, &g->lock);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+int octo__group_post(octo__group *g, octo__waiter *w)
+{
+	w->next = NULL;
+	w->finished = 0;
+	pthread_mutex_lock(&g->lock);
+	if (!g->thread_running) {
+		if (pthread_create(&g->thread, NULL, committer, g) != 0) {
+			pthread_mutex_unlock(&g->lock);
+			return octo__error(OCTO_ERROR, "cannot start a commit thread");
+		}
+		g->thread_running = 1;
+	}
+	*g->tail = w;
+	g->tail = &w->next;
+	if (!g->busy) /* else the running commit passes on to the thread */
+		pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+void octo__group_destroy(octo__group *g)
+{
+	if (g->thread_running) {
+		pthread_mutex_lock(&g->lock);
+		g->stopping = 1;
+		pthread_cond_signal(&g->wake);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->thread, NULL);
+	}
+	pthread_cond_destroy(&g->wake);
+	pthread_mutex_destroy(&g->lock);
 }

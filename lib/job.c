@@ -134,6 +134,8 @@ struct octo_engine {
 	octo_engine_listener listener;
 	void *listener_payload;
 	unsigned listener_calls; /* calls of it running now */
+	unsigned submitting;     /* submits whose record is being written */
+	pthread_cond_t submits_idle; /* submitting fell to 0 */
 	pthread_cond_t listener_idle; /* listener_calls fell to 0 */
 	uint32_t durations[DURATIONS];
 	size_t duration_count;
@@ -1052,14 +1054,14 @@ static job *make_job(const int64_t *ids, size_t count, const octo_job_options *o
 	return j;
 }
 
-int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
-                            const octo_job_options *options, char *job_id)
+/* Takes a job in before its record is written: checks it, replays an
+ * idempotency key (1, its job's id in `job_id`), or holds room in the
+ * queue for its files and sets *`out` (0). */
+static int admit(octo_engine *e, const int64_t *ids, size_t count,
+                 const octo_job_options *options, char *job_id, job **out)
 {
-	char *record;
-	char key[64];
-	size_t i;
 	job *j;
-	int rc = 0, owned;
+	int rc = 0;
 
 	octo__error_clear();
 	if (!job_id)
@@ -1081,18 +1083,21 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	if (rc == 0) {
 		e->queued += count; /* held while the record is written */
 		add_job(e, j);      /* pending: found by its key only */
+		*out = j;
 	}
 	pthread_mutex_unlock(&e->lock);
-	if (rc < 0) {
+	if (rc < 0)
 		free_job(j);
-		return rc;
-	}
-	/* Durable before anyone hears of the job. */
-	record = render(j);
-	record_key(j, key, sizeof(key));
-	rc = record ? octo__store_put_record(e->store, key, record, strlen(record))
-	            : octo__error(OCTO_ENOMEM, "out of memory");
-	free(record);
+	return rc;
+}
+
+/* Once the record of admitted job `j` is written (`rc` 0) or has failed:
+ * queues its files and writes its id to `job_id`, or forgets it. */
+static int accept_job(octo_engine *e, job *j, int rc, char *job_id)
+{
+	size_t i, count = j->count;
+	int owned;
+
 	pthread_mutex_lock(&e->lock);
 	e->queued -= count;
 	octo_metrics_set(e->m.queue_depth, (double)e->queued);
@@ -1111,6 +1116,80 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	if (!owned)
 		free_job(j);
 	return rc;
+}
+
+int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
+                            const octo_job_options *options, char *job_id)
+{
+	char *record, key[64];
+	job *j = NULL;
+	int rc;
+
+	if ((rc = admit(e, ids, count, options, job_id, &j)) != 0)
+		return rc;
+	/* Durable before anyone hears of the job. */
+	record = render(j);
+	record_key(j, key, sizeof(key));
+	rc = record ? octo__store_put_record(e->store, key, record, strlen(record))
+	            : octo__error(OCTO_ENOMEM, "out of memory");
+	free(record);
+	return accept_job(e, j, rc, job_id);
+}
+
+/* A submit whose record is being written. */
+typedef struct {
+	octo_engine *e;
+	job *j;
+	octo_engine_submitted done;
+	void *payload;
+} submission;
+
+static void submitted(int rc, void *payload)
+{
+	submission *s = payload;
+	octo_engine *e = s->e;
+	char job_id[OCTO_JOB_ID_LEN + 1];
+
+	rc = accept_job(e, s->j, rc, job_id);
+	s->done(rc, rc == 0 ? job_id : NULL, s->payload);
+	free(s);
+	pthread_mutex_lock(&e->lock); /* last: shutdown waits for this */
+	if (--e->submitting == 0)
+		pthread_cond_broadcast(&e->submits_idle);
+	pthread_mutex_unlock(&e->lock);
+}
+
+int octo_engine_submit_async(octo_engine *e, const int64_t *ids, size_t count,
+                             const octo_job_options *options, octo_engine_submitted done,
+                             void *payload)
+{
+	char *record, key[64], job_id[OCTO_JOB_ID_LEN + 1];
+	submission *s;
+	job *j = NULL;
+	int rc;
+
+	if (!done)
+		return octo__error(OCTO_EINVAL, "no callback");
+	if ((rc = admit(e, ids, count, options, job_id, &j)) < 0)
+		return rc;
+	if (rc == 1) {
+		done(1, job_id, payload);
+		return 0;
+	}
+	record = render(j);
+	if (!record || !(s = malloc(sizeof(*s)))) {
+		free(record);
+		accept_job(e, j, OCTO_ENOMEM, job_id);
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	}
+	*s = (submission){ e, j, done, payload };
+	pthread_mutex_lock(&e->lock);
+	e->submitting++;
+	pthread_mutex_unlock(&e->lock);
+	record_key(j, key, sizeof(key));
+	octo__store_post_record(e->store, key, record, strlen(record), submitted, s);
+	free(record);
+	return 0;
 }
 
 /* A job another process holds (a replica on the same store) is known by
@@ -1697,6 +1776,7 @@ int octo_engine_new(octo_engine **out, octo_store *store, octo_processor process
 	pthread_cond_init(&e->idle, &attr);
 	pthread_cond_init(&e->deliver, &attr);
 	pthread_cond_init(&e->listener_idle, NULL);
+	pthread_cond_init(&e->submits_idle, NULL);
 	pthread_condattr_destroy(&attr);
 	*out = e;
 	return 0;
@@ -1782,6 +1862,8 @@ void octo_engine_shutdown(octo_engine *e, uint32_t grace_ms)
 	pthread_mutex_lock(&e->lock);
 	e->accepting = 0; /* workers take no more files */
 	pthread_cond_broadcast(&e->work);
+	while (e->submitting > 0) /* their callers are owed an answer */
+		pthread_cond_wait(&e->submits_idle, &e->lock);
 	while (e->running > 0 && octo__monotonic_ms() < until) {
 		deadline_ts(until, &ts);
 		pthread_cond_timedwait(&e->idle, &e->lock, &ts);
@@ -1849,6 +1931,7 @@ void octo_engine_free(octo_engine *e)
 	pthread_cond_destroy(&e->idle);
 	pthread_cond_destroy(&e->deliver);
 	pthread_cond_destroy(&e->listener_idle);
+	pthread_cond_destroy(&e->submits_idle);
 	explicit_bzero(e->webhook_key, sizeof(e->webhook_key));
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->shutdown_lock);

@@ -719,6 +719,50 @@ int octo__records_put(octo__records *r, const char *key, const void *data, size_
 	return submit(r, &c);
 }
 
+/* A posted put: its change, and copies of its key and bytes. */
+typedef struct {
+	pending c; /* first: its waiter is the group's */
+	void (*done)(int rc, void *payload);
+	void *payload;
+	char bytes[];
+} posted;
+
+static void posted_done(octo__waiter *w)
+{
+	posted *p = (posted *)w;
+
+	p->done(w->rc, p->payload);
+	free(p);
+}
+
+int octo__records_post(octo__records *r, const char *key, const void *data, size_t len,
+                       void (*done)(int rc, void *payload), void *payload)
+{
+	size_t klen = strlen(key);
+	posted *p;
+	int rc;
+
+	if (!r->owner)
+		return octo__error(OCTO_EIO, "the records of %s belong to another process", r->root);
+	if (len > OCTO__RECORD_MAX)
+		return octo__error(OCTO_EINVAL, "record %s is too large", key);
+	if (!(p = calloc(1, sizeof(*p) + klen + 1 + len)))
+		return octo__error(OCTO_ENOMEM, "out of memory");
+	memcpy(p->bytes, key, klen + 1);
+	if (len)
+		memcpy(p->bytes + klen + 1, data, len);
+	p->c.key = p->bytes;
+	p->c.data = p->bytes + klen + 1;
+	p->c.len = len;
+	p->c.mtime_ms = now_ms();
+	p->c.w.done = posted_done;
+	p->done = done;
+	p->payload = payload;
+	if ((rc = octo__group_post(&r->commits, &p->c.w)) < 0)
+		free(p);
+	return rc;
+}
+
 int octo__records_del(octo__records *r, const char *key)
 {
 	pending c = { .key = key };
@@ -798,11 +842,11 @@ void octo__records_free(octo__records *r)
 {
 	if (!r)
 		return;
+	octo__group_destroy(&r->commits); /* first: it commits what is posted */
 	if (r->fd >= 0)
 		close(r->fd);
 	index_clear(r);
 	pthread_rwlock_destroy(&r->index);
-	octo__group_destroy(&r->commits);
 	free(r->root);
 	free(r->path);
 	free(r);

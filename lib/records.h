@@ -40,6 +40,14 @@ void octo__records_free(octo__records *r);
  * Owner only. Errors: OCTO_EIO, OCTO_ENOSPC, OCTO_ENOMEM. */
 int octo__records_put(octo__records *r, const char *key, const void *data, size_t len);
 
+/* octo__records_put() without waiting: copies `key` and `data` and
+ * returns; the log's commit thread calls `done` once the record is
+ * durable, with rc 0 or an error as a put's (and that thread's last error
+ * set). Errors, when done is not called: those checked first (another
+ * owner, too large, OCTO_ENOMEM); OCTO_ERROR when no thread can start. */
+int octo__records_post(octo__records *r, const char *key, const void *data, size_t len,
+                       void (*done)(int rc, void *payload), void *payload);
+
 /* Logs the removal of record `key` durably. Owner only.
  * Errors: OCTO_ENOTFOUND when there is no such record; as a put. */
 int octo__records_del(octo__records *r, const char *key);

@@ -185,6 +185,43 @@ int octo__store_put_record(octo_store *store, const char *key, const void *data,
 	return put_bytes(store, key, data, len, 1);
 }
 
+/* A posted record on its way: counted as a put when it ends. */
+typedef struct {
+	octo_store *store;
+	double started;
+	octo__store_done done;
+	void *payload;
+} posting;
+
+static void posted(int rc, void *payload)
+{
+	posting *p = payload;
+
+	observed(p->store, OP_PUT, p->started, rc);
+	p->done(rc, p->payload);
+	free(p);
+}
+
+void octo__store_post_record(octo_store *store, const char *key, const void *data,
+                             size_t len, octo__store_done done, void *payload)
+{
+	posting *p;
+	int rc;
+
+	if (!store->backend->post_record || check_key(key) < 0 || (!data && len > 0) ||
+	    !(p = malloc(sizeof(*p)))) {
+		rc = put_bytes(store, key, data, len, 1); /* reports what failed */
+		done(rc, payload);
+		return;
+	}
+	octo__error_clear();
+	p->store = store;
+	p->started = octo__monotonic_seconds();
+	p->done = done;
+	p->payload = payload;
+	store->backend->post_record(store, key, data ? data : "", len, posted, p);
+}
+
 int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
                       uint64_t len)
 {

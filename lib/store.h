@@ -6,6 +6,10 @@
 
 #include <octopus/store.h>
 
+/* Hears how a posted put ended: rc 0, or an error with this thread's last
+ * error set. */
+typedef void (*octo__store_done)(int rc, void *payload);
+
 typedef struct {
 	const char *name;
 	int (*ping)(octo_store *store);
@@ -16,6 +20,10 @@ typedef struct {
 	/* Optional: a put of a small object rewritten often (a job record),
 	 * which the backend may keep other than as an object of its own. */
 	int (*put_record)(octo_store *store, const char *key, const void *data, size_t len);
+	/* Optional: put_record() that calls `done` once, maybe on another
+	 * thread, instead of waiting (see octo__store_post_record). */
+	void (*post_record)(octo_store *store, const char *key, const void *data, size_t len,
+	                    octo__store_done done, void *payload);
 	int (*get_cb)(octo_store *store, const char *key, octo_store_data_cb cb,
 	              void *payload);
 	int (*del)(octo_store *store, const char *key);
@@ -39,6 +47,13 @@ struct octo_store {
  * as any other object. */
 int octo__store_put_record(octo_store *store, const char *key, const void *data,
                            size_t len);
+
+/* octo__store_put_record() that need not hold the caller's thread while
+ * the disk syncs: `key` and `data` are copied, and `done` is called once
+ * the record is durable or has failed, on this thread before the call
+ * returns or on the store's commit thread. Always called, exactly once. */
+void octo__store_post_record(octo_store *store, const char *key, const void *data,
+                             size_t len, octo__store_done done, void *payload);
 
 /* Opens the object for reading: *fd is the caller's to close.
  * OCTO_EUNSUPPORTED on backends whose objects are not local files. */

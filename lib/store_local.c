@@ -634,6 +634,22 @@ static int local_put_record(octo_store *store, const char *key, const void *data
 	return octo__records_put(s->records, key, data, len);
 }
 
+/* local_put_record() heard of later: the record log commits it on its
+ * own thread, so the caller's thread goes on meanwhile. */
+static void local_post_record(octo_store *store, const char *key, const void *data,
+                              size_t len, octo__store_done done, void *payload)
+{
+	local_store *s = (local_store *)store;
+	int rc;
+
+	if (s->journal.fd < 0 || len > OCTO__RECORD_MAX)
+		rc = local_put(store, key, data, len);
+	else if ((rc = local_ping(store)) == 0 && (rc = has_room(s, len)) == 0 &&
+	         (rc = octo__records_post(s->records, key, data, len, done, payload)) == 0)
+		return;
+	done(rc, payload);
+}
+
 /* An etag that changes whenever the file does, as web servers make them. */
 static void fill_info(const struct stat *st, octo_object_info *info)
 {
@@ -965,6 +981,7 @@ static const octo__store_backend local_backend = {
 	.put_fd = local_put_fd,
 	.put = local_put,
 	.put_record = local_put_record,
+	.post_record = local_post_record,
 	.get_cb = local_get_cb,
 	.del = local_del,
 	.list = local_list,

@@ -871,6 +871,50 @@ START_TEST(start_through_an_engine_after_shutdown_is_answered_at_once)
 }
 END_TEST
 
+/* An initiate is answered once its job is written, maybe on the store's
+ * thread; shutdown returns only after each such answer, and later ones
+ * are refused at once. */
+START_TEST(shutdown_answers_every_initiate_being_written_first)
+{
+	enum { N = 40 };
+	octo_engine_options eo = OCTO_ENGINE_OPTIONS_INIT;
+	octo_api_options o = test_options();
+	octo_request req = make_request("POST", "/v1/download/initiate", json_type, 1,
+	                                "{\"file_ids\":[70000,70001]}");
+	octo_engine *engine;
+	reply r[N], late;
+	octo_api *a;
+	size_t i;
+
+	eo.workers = 1;
+	ck_assert_int_eq(octo_engine_new(&engine, store, slow_processor, NULL, &eo), 0);
+	o.engine = engine; /* never started: its jobs stay queued */
+	a = api_with(&o);
+	for (i = 0; i < N; i++) {
+		reply_init(&r[i]);
+		ck_assert_int_eq(octo_api_handle(a, &req, on_done, &r[i]), 0);
+	}
+	octo_api_shutdown(a);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(reply_calls(&r[i]), 1);
+		ck_assert_int_eq(octo_response_status(r[i].resp), 202);
+		octo_response_free(r[i].resp);
+		reply_destroy(&r[i]);
+	}
+	reply_init(&late);
+	ck_assert_int_eq(octo_api_handle(a, &req, on_done, &late), 0);
+	ck_assert_int_eq(reply_calls(&late), 1);
+	ck_assert(pthread_equal(late.thread, pthread_self()));
+	assert_error(late.resp, 503, "shutting_down", "shutting down");
+	ck_assert_ptr_nonnull(octo_response_header_get(late.resp, "Retry-After"));
+	octo_response_free(late.resp);
+	reply_destroy(&late);
+	octo_api_free(custom);
+	custom = NULL;
+	octo_engine_free(engine);
+}
+END_TEST
+
 START_TEST(shutdown_twice_is_harmless)
 {
 	octo_api *a = delayed_api(60000, 60000);
@@ -2959,6 +3003,7 @@ int main(void)
 	tcase_add_test(tc, shutdown_answers_a_waiting_start_with_503);
 	tcase_add_test(tc, shutdown_answers_every_waiting_start);
 	tcase_add_test(tc, start_after_shutdown_gets_503_at_once);
+	tcase_add_test(tc, shutdown_answers_every_initiate_being_written_first);
 	tcase_add_test(tc, shutdown_twice_is_harmless);
 	tcase_add_test(tc, start_through_an_engine_after_shutdown_is_answered_at_once);
 	tcase_add_test(tc, requests_that_do_not_wait_are_served_after_shutdown);

@@ -1007,6 +1007,165 @@ START_TEST(submit_writes_a_queued_record_before_returning)
 }
 END_TEST
 
+/* ---- submits that do not wait ------------------------------------------------ */
+
+/* What the done calls of octo_engine_submit_async() told. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned calls, written; /* written: the record was in the store at the call */
+	int rc;
+	char job_id[OCTO_JOB_ID_LEN + 1];
+	char message[256];
+} answers;
+
+static void answers_init(answers *a)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	a->rc = 99;
+}
+
+static void answers_destroy(answers *a)
+{
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->lock);
+}
+
+/* May run on the store's thread: only notes what it sees. */
+static void on_submitted(int rc, const char *job_id, void *payload)
+{
+	answers *a = payload;
+	char key[80];
+	int written = 0;
+
+	if (job_id) {
+		record_key(job_id, key, sizeof(key));
+		written = octo_store_head(T.store, key, NULL) == 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	a->calls++;
+	a->written += written;
+	a->rc = rc;
+	snprintf(a->job_id, sizeof(a->job_id), "%s", job_id ? job_id : "");
+	snprintf(a->message, sizeof(a->message), "%s", rc < 0 ? octo_error_last() : "");
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Waits (bounded) for `n` done calls in all; how many came. */
+static unsigned answers_wait(answers *a, unsigned n)
+{
+	uint64_t until = octo__monotonic_ms() + 10000;
+	struct timespec ts;
+	unsigned calls;
+
+	pthread_mutex_lock(&a->lock);
+	while (a->calls < n && octo__monotonic_ms() < until) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+	}
+	calls = a->calls;
+	pthread_mutex_unlock(&a->lock);
+	return calls;
+}
+
+START_TEST(an_async_submit_answers_once_its_record_is_written)
+{
+	octo_engine_options o = fast_options(1);
+	octo_job_options jo = OCTO_JOB_OPTIONS_INIT;
+	int64_t ids[] = { 70300, 70301 }, bad[] = { 9999 };
+	char first[OCTO_JOB_ID_LEN + 1];
+	answers a;
+	octo_json *rec;
+
+	answers_init(&a);
+	start_engine(&o, NULL);
+	jo.idempotency_key = "async-1";
+	ck_assert_int_eq(octo_engine_submit_async(T.engine, ids, 2, &jo, on_submitted, &a), 0);
+	ck_assert_uint_eq(answers_wait(&a, 1), 1);
+	ck_assert_msg(a.rc == 0, "submit: %s", a.message);
+	ck_assert(octo__uuid_shaped(a.job_id));
+	ck_assert_uint_eq(a.written, 1); /* durable before it was answered */
+	memcpy(first, a.job_id, sizeof(first));
+	rec = record_of(first);
+	assert_int(ROOT(rec), "totalFileIds", 2);
+	octo_json_free(rec);
+
+	/* A replayed key is answered on the caller's thread, before return. */
+	ck_assert_int_eq(octo_engine_submit_async(T.engine, ids, 2, &jo, on_submitted, &a), 0);
+	ck_assert_uint_eq(a.calls, 2);
+	ck_assert_int_eq(a.rc, 1);
+	ck_assert_str_eq(a.job_id, first);
+
+	/* What is wrong before writing is returned, and done is not called. */
+	ck_assert_int_eq(octo_engine_submit_async(T.engine, bad, 1, NULL, on_submitted, &a),
+	                 OCTO_EINVAL);
+	ck_assert_int_eq(octo_engine_submit_async(T.engine, ids, 2, NULL, NULL, &a), OCTO_EINVAL);
+	ck_assert_int_eq(octo_engine_submit_async(T.engine, ids + 1, 1, &jo, on_submitted, &a),
+	                 OCTO_ECONFLICT);
+	ck_assert_uint_eq(a.calls, 2);
+	ck_assert_uint_eq(count_records(), 1);
+	wait_completed(first);
+	answers_destroy(&a);
+}
+END_TEST
+
+/* A store that fails is reported through done, and the job is forgotten:
+ * nothing queued, nothing to find. */
+START_TEST(an_async_submit_the_store_refuses_is_not_accepted)
+{
+	octo_engine_options o = fast_options(1);
+	int64_t ids[] = { 70310 };
+	size_t queued = 9;
+	answers a;
+
+	answers_init(&a);
+	start_engine(&o, NULL);
+	tu_rmtree(T.dir);
+	ck_assert_int_eq(octo_engine_submit_async(T.engine, ids, 1, NULL, on_submitted, &a), 0);
+	ck_assert_uint_eq(answers_wait(&a, 1), 1);
+	ck_assert_int_eq(a.rc, OCTO_EIO);
+	ck_assert_str_eq(a.job_id, "");
+	ck_assert_ptr_nonnull(strstr(a.message, "not usable"));
+	octo_engine_stats(T.engine, &queued, NULL, NULL);
+	ck_assert_uint_eq(queued, 0);
+	ck_assert_uint_eq(logged(70310).calls, 0);
+	answers_destroy(&a);
+}
+END_TEST
+
+/* Many submits in flight at once share syncs; shutdown returns only once
+ * each was answered, and every answered job is in the store. */
+START_TEST(shutdown_waits_for_every_async_submit_in_flight)
+{
+	enum { JOBS = 400 };
+	octo_engine_options o = fast_options(1);
+	int64_t id;
+	answers a;
+	int i;
+
+	answers_init(&a);
+	o.queue_max = JOBS;
+	new_engine(&o); /* not started: shutdown has no worker to wait for */
+	for (i = 0; i < JOBS; i++) {
+		id = 90000 + i;
+		ck_assert_int_eq(octo_engine_submit_async(T.engine, &id, 1, NULL, on_submitted, &a), 0);
+	}
+	octo_engine_shutdown(T.engine, 0);
+	ck_assert_uint_eq(a.calls, JOBS);
+	ck_assert_uint_eq(a.written, JOBS);
+	ck_assert_uint_eq(count_records(), JOBS);
+	answers_destroy(&a);
+}
+END_TEST
+
 /* ---- snapshots -------------------------------------------------------------------- */
 
 static void assert_timestamp(const char *ts)
@@ -2532,6 +2691,9 @@ int main(void)
 	tcase_add_test(tc, submit_refuses_bad_file_id_lists);
 	tcase_add_test(tc, submit_accepts_the_edges_of_the_id_range_and_of_the_count);
 	tcase_add_test(tc, submit_writes_a_queued_record_before_returning);
+	tcase_add_test(tc, an_async_submit_answers_once_its_record_is_written);
+	tcase_add_test(tc, an_async_submit_the_store_refuses_is_not_accepted);
+	tcase_add_test(tc, shutdown_waits_for_every_async_submit_in_flight);
 	suite_add_tcase(s, tc);
 
 	tc = job_tcase("replicas");

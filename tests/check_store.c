@@ -1652,6 +1652,95 @@ START_TEST(threads_putting_records_at_once_lose_none)
 }
 END_TEST
 
+/* Posted records: each answered once, durable by then, and a store
+ * closed with some still posted commits them before it goes. */
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t answered;
+	octo_store *follower; /* reads the log as another handle would */
+	int calls, failed, seen;
+	char key[64];         /* the last one posted, read back when answered */
+} post_tally;
+
+static void on_posted(int rc, void *payload)
+{
+	post_tally *t = payload;
+
+	pthread_mutex_lock(&t->lock);
+	t->calls++;
+	t->failed += rc != 0;
+	pthread_cond_signal(&t->answered);
+	pthread_mutex_unlock(&t->lock);
+}
+
+START_TEST(posted_records_are_answered_once_and_kept_at_close)
+{
+	enum { POSTS = 500 };
+	post_tally t = { .lock = PTHREAD_MUTEX_INITIALIZER,
+		         .answered = PTHREAD_COND_INITIALIZER };
+	char key[64], value[64];
+	int i;
+
+	for (i = 0; i < POSTS; i++) {
+		snprintf(key, sizeof(key), "jobs/p%d.json", i);
+		snprintf(value, sizeof(value), "{\"posted\":%d}", i);
+		/* The buffers are reused at once: the store keeps copies. */
+		octo__store_post_record(store, key, value, strlen(value), on_posted, &t);
+	}
+	octo_store_free(store); /* commits what is still posted */
+	store = NULL;
+	ck_assert_int_eq(t.calls, POSTS);
+	ck_assert_int_eq(t.failed, 0);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	for (i = 0; i < POSTS; i++) {
+		snprintf(key, sizeof(key), "jobs/p%d.json", i);
+		snprintf(value, sizeof(value), "{\"posted\":%d}", i);
+		assert_object(key, value, strlen(value));
+	}
+	/* What cannot be written is answered too, on the caller's thread. */
+	octo__store_post_record(store, "../outside", "x", 1, on_posted, &t);
+	ck_assert_int_eq(t.calls, POSTS + 1);
+	ck_assert_int_eq(t.failed, 1);
+}
+END_TEST
+
+/* An answered record is in the log: another handle reads it at once. */
+static void on_posted_read(int rc, void *payload)
+{
+	post_tally *t = payload;
+	char *text = NULL;
+	size_t len = 0;
+	int seen = rc == 0 && octo_store_get(t->follower, t->key, &text, &len) == 0 &&
+	           len == 1 && text[0] == 'v';
+
+	octo_free(text);
+	pthread_mutex_lock(&t->lock);
+	t->calls++;
+	t->seen += seen;
+	pthread_cond_signal(&t->answered);
+	pthread_mutex_unlock(&t->lock);
+}
+
+START_TEST(a_posted_record_is_readable_when_answered)
+{
+	post_tally t = { .lock = PTHREAD_MUTEX_INITIALIZER,
+		         .answered = PTHREAD_COND_INITIALIZER };
+	int i;
+
+	ck_assert_int_eq(octo_store_open_local(&t.follower, dir), 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(t.key, sizeof(t.key), "jobs/r%d.json", i);
+		octo__store_post_record(store, t.key, "v", 1, on_posted_read, &t);
+		pthread_mutex_lock(&t.lock); /* one at a time: the key is the tally's */
+		while (t.calls == i)
+			pthread_cond_wait(&t.answered, &t.lock);
+		pthread_mutex_unlock(&t.lock);
+	}
+	ck_assert_int_eq(t.seen, 20);
+	octo_store_free(t.follower);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------- */
 
 static TCase *store_tcase(const char *name, void (*fixture)(void))
@@ -1739,6 +1828,8 @@ int main(void)
 	tcase_add_test(tc, a_record_hides_an_older_file_until_both_are_deleted);
 	tcase_add_test(tc, threads_putting_records_at_once_lose_none);
 	tcase_add_test(tc, the_index_grows_while_records_change);
+	tcase_add_test(tc, posted_records_are_answered_once_and_kept_at_close);
+	tcase_add_test(tc, a_posted_record_is_readable_when_answered);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("journal", setup_open);

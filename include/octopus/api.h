@@ -112,7 +112,9 @@ OCTO_EXTERN int octo_api_new(octo_api **out, octo_store *store,
  * /v1/download/start): without an engine with 503 ("shutting down"), with
  * one with the outcome of its job if the job ended, else with 202 and a
  * Location to follow it. Ends every event stream with a final "shutdown"
- * event. Returns once those done calls are made. Later, a legacy start
+ * event. An initiate whose job is being written is answered as it would
+ * be, once it is. Returns once those done calls are made. Later, an
+ * initiate answers 503 at once, and a legacy start
  * without an engine answers 503 at once; with an engine, one handled after
  * this call is never answered (its done callback is not called).
  * Idempotent; NULL-safe. */
@@ -131,8 +133,9 @@ OCTO_EXTERN size_t octo_api_max_body(const octo_api *api);
  * the callee owns and releases with octo_response_free(), and the `payload`
  * given to octo_api_handle(). Runs either on the caller's thread before
  * octo_api_handle() returns, or later on a thread of the API (for requests
- * that wait, such as the legacy /v1/download/start): it must be thread-safe
- * and short. */
+ * that wait, such as the legacy /v1/download/start) or of the store (an
+ * initiate, answered once its job is durable): it must be thread-safe and
+ * short. */
 typedef void (*octo_api_done_cb)(octo_response *resp, void *payload);
 
 /* Handles the request `req` with `api` and hands its response to `done`,

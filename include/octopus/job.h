@@ -185,6 +185,27 @@ OCTO_EXTERN int octo_engine_submit_with(octo_engine *engine, const int64_t *file
                                         size_t count, const octo_job_options *options,
                                         char *job_id);
 
+/* How an octo_engine_submit_async() ended: `rc` as
+ * octo_engine_submit_with() returns it (an error with octo_error_last()
+ * set on the calling thread), and the job's id, borrowed for the call
+ * (NULL on error). */
+typedef void (*octo_engine_submitted)(int rc, const char *job_id, void *payload);
+
+/* octo_engine_submit_with() without holding the calling thread while the
+ * job's record is written: a server's thread serves other requests
+ * meanwhile, and every submit in flight can share the store's next sync.
+ * Returns 0, and `done` is then called exactly once: on this thread
+ * before the call returns, or on the store's commit thread once the
+ * record is durable. The job is accepted only if `done` gets 0 or 1.
+ * Errors, when `done` is not called: OCTO_EINVAL for no `done` and as
+ * octo_engine_submit_with(), and the others it finds before writing
+ * (OCTO_ECONFLICT, OCTO_EBUSY, OCTO_ESHUTDOWN, OCTO_ENOMEM); a storage
+ * error comes through `done`. octo_engine_shutdown() waits for the
+ * `done` calls owed. */
+OCTO_EXTERN int octo_engine_submit_async(octo_engine *engine, const int64_t *file_ids,
+                                         size_t count, const octo_job_options *options,
+                                         octo_engine_submitted done, void *payload);
+
 /* Sets *`json` to the state of the job `job_id` of `engine` as JSON text,
  * released with octo_free(): {"version","jobId","status","totalFileIds",
  * "completedFileIds","failedFileIds","progress","files":[{"file_id",

@@ -631,6 +631,14 @@ static const struct {
 	{ INFINITY, "+Inf" },
 	{ -INFINITY, "-Inf" },
 	{ NAN, "NaN" },
+	/* Whole numbers take a faster path up to 10^15, which must agree. */
+	{ -3, "-3" },
+	{ -0.0, "-0" },
+	{ 999999999999999, "999999999999999" },
+	{ -999999999999999, "-999999999999999" },
+	{ 1e15, "1e+15" },
+	{ 1234567890123456, "1234567890123456" },
+	{ 4503599627370497.0, "4503599627370497" },
 };
 
 START_TEST(numbers_are_shortest_round_trips)

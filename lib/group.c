@@ -13,6 +13,8 @@ void octo__group_init(octo__group *g, void (*commit)(octo__waiter *, void *),
 	g->head = NULL;
 	g->tail = &g->head;
 	g->busy = 0;
+	g->untold = NULL;
+	g->untold_tail = &g->untold;
 	g->thread_running = 0;
 	g->stopping = 0;
 	g->commit = commit;
@@ -51,12 +53,20 @@ static void tell(octo__waiter *list)
 	}
 }
 
+/* Under the lock: whether this is the group's thread, which alone calls
+ * posted waiters' done (a blocking submitter that led their batch must
+ * not run callbacks of others on its caller's time). */
+static int on_group_thread(const octo__group *g)
+{
+	return g->thread_running && pthread_equal(pthread_self(), g->thread);
+}
+
 /* Commits everything queued; called and returns with the lock held.
- * Posted waiters hear of it last, without the lock, while the next
- * commit may already run. */
+ * Posted waiters hear of it before after() runs: a compaction must not
+ * hold their answers. */
 static void lead(octo__group *g)
 {
-	octo__waiter *batch = g->head, *w, *next, *posted = NULL, **last = &posted;
+	octo__waiter *batch = g->head, *w, *next, *told = NULL, **last = &told;
 
 	g->head = NULL;
 	g->tail = &g->head;
@@ -75,18 +85,19 @@ static void lead(octo__group *g)
 			pthread_cond_signal(&w->cond);
 		}
 	}
-	if (g->after) { /* holds the next batch, not the callers of this one */
-		pthread_mutex_unlock(&g->lock);
-		g->after(g->payload);
-		pthread_mutex_lock(&g->lock);
+	if (told && !on_group_thread(g)) {
+		*g->untold_tail = told;
+		g->untold_tail = last;
+		told = NULL;
+		pthread_cond_signal(&g->wake);
 	}
+	pthread_mutex_unlock(&g->lock);
+	tell(told);
+	if (g->after) /* holds the next batch, not the callers of this one */
+		g->after(g->payload);
+	pthread_mutex_lock(&g->lock);
 	g->busy = 0;
 	pass_on(g);
-	if (posted) {
-		pthread_mutex_unlock(&g->lock);
-		tell(posted);
-		pthread_mutex_lock(&g->lock);
-	}
 }
 
 int octo__group_submit(octo__group *g, octo__waiter *w)
@@ -109,20 +120,31 @@ int octo__group_submit(octo__group *g, octo__waiter *w)
 	return w->rc < 0 ? octo__error(w->rc, "%s", w->message) : 0;
 }
 
-/* The group's thread: commits posted changes until the group is
- * destroyed and nothing is left queued. */
+/* The group's thread: commits posted changes, and tells those that a
+ * blocking submitter committed, until the group is destroyed and nothing
+ * is left queued. */
 static void *committer(void *arg)
 {
 	octo__group *g = arg;
+	octo__waiter *told;
 
+	pthread_setname_np(pthread_self(), "octo-commit");
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
-		if (g->head && !g->busy)
+		if (g->untold) {
+			told = g->untold;
+			g->untold = NULL;
+			g->untold_tail = &g->untold;
+			pthread_mutex_unlock(&g->lock);
+			tell(told);
+			pthread_mutex_lock(&g->lock);
+		} else if (g->head && !g->busy) {
 			lead(g);
-		else if (g->stopping && !g->head)
+		} else if (g->stopping && !g->head) {
 			break;
-		else
+		} else {
 			pthread_cond_wait(&g->wake, &g->lock);
+		}
 	}
 	pthread_mutex_unlock(&g->lock);
 	return NULL;

@@ -25,9 +25,10 @@ typedef struct octo__waiter {
 	struct octo__waiter *next; /* in the queue, then in its batch */
 	int rc;                    /* set by the commit: octo__waiter_finish() */
 	char message[256];
-	/* Posted: called once the change is committed, on the thread that
-	 * committed it, with rc and this thread's last error set. NULL: a
-	 * caller waits on cond. */
+	/* Posted: called once the change is committed, on the group's
+	 * thread, with rc and that thread's last error set; it may free the
+	 * waiter. It must not submit to the same group. NULL: a caller
+	 * waits on cond. */
 	void (*done)(struct octo__waiter *w);
 	int finished;
 	pthread_cond_t cond;       /* signalled when finished, or when it is next to commit */
@@ -40,11 +41,13 @@ typedef struct {
 	pthread_t thread;           /* commits posted changes, once one is */
 	int thread_running, stopping;
 	pthread_cond_t wake;        /* the thread's: a posted change waits */
+	octo__waiter *untold, **untold_tail; /* posted, committed by a submitter:
+	                                        the thread calls their done */
 	/* Commits `batch` (linked by next, in arrival order) without the
 	 * lock, finishing each waiter. */
 	void (*commit)(octo__waiter *batch, void *payload);
-	/* Optional: runs once the batch's callers are released, before the
-	 * next commit starts (such as a compaction). */
+	/* Optional: runs once the batch's callers are released (posted ones
+	 * told), before the next commit starts (such as a compaction). */
 	void (*after)(void *payload);
 	void *payload;
 } octo__group;

@@ -1056,7 +1056,8 @@ static job *make_job(const int64_t *ids, size_t count, const octo_job_options *o
 
 /* Takes a job in before its record is written: checks it, replays an
  * idempotency key (1, its job's id in `job_id`), or holds room in the
- * queue for its files and sets *`out` (0). */
+ * queue for its files, counts the submit in flight (for shutdown to
+ * wait on, until submit_ended()) and sets *`out` (0). */
 static int admit(octo_engine *e, const int64_t *ids, size_t count,
                  const octo_job_options *options, char *job_id, job **out)
 {
@@ -1083,6 +1084,7 @@ static int admit(octo_engine *e, const int64_t *ids, size_t count,
 	if (rc == 0) {
 		e->queued += count; /* held while the record is written */
 		add_job(e, j);      /* pending: found by its key only */
+		e->submitting++;    /* counted with the check of accepting */
 		*out = j;
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -1118,6 +1120,14 @@ static int accept_job(octo_engine *e, job *j, int rc, char *job_id)
 	return rc;
 }
 
+static void submit_ended(octo_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	if (--e->submitting == 0)
+		pthread_cond_broadcast(&e->submits_idle);
+	pthread_mutex_unlock(&e->lock);
+}
+
 int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
                             const octo_job_options *options, char *job_id)
 {
@@ -1133,18 +1143,20 @@ int octo_engine_submit_with(octo_engine *e, const int64_t *ids, size_t count,
 	rc = record ? octo__store_put_record(e->store, key, record, strlen(record))
 	            : octo__error(OCTO_ENOMEM, "out of memory");
 	free(record);
-	return accept_job(e, j, rc, job_id);
+	rc = accept_job(e, j, rc, job_id);
+	submit_ended(e);
+	return rc;
 }
 
 /* A submit whose record is being written. */
 typedef struct {
 	octo_engine *e;
 	job *j;
-	octo_engine_submitted done;
+	octo_engine_submit_cb done;
 	void *payload;
 } submission;
 
-static void submitted(int rc, void *payload)
+static void record_written(int rc, void *payload)
 {
 	submission *s = payload;
 	octo_engine *e = s->e;
@@ -1153,14 +1165,11 @@ static void submitted(int rc, void *payload)
 	rc = accept_job(e, s->j, rc, job_id);
 	s->done(rc, rc == 0 ? job_id : NULL, s->payload);
 	free(s);
-	pthread_mutex_lock(&e->lock); /* last: shutdown waits for this */
-	if (--e->submitting == 0)
-		pthread_cond_broadcast(&e->submits_idle);
-	pthread_mutex_unlock(&e->lock);
+	submit_ended(e); /* last: shutdown waits for this */
 }
 
 int octo_engine_submit_async(octo_engine *e, const int64_t *ids, size_t count,
-                             const octo_job_options *options, octo_engine_submitted done,
+                             const octo_job_options *options, octo_engine_submit_cb done,
                              void *payload)
 {
 	char *record, key[64], job_id[OCTO_JOB_ID_LEN + 1];
@@ -1180,14 +1189,12 @@ int octo_engine_submit_async(octo_engine *e, const int64_t *ids, size_t count,
 	if (!record || !(s = malloc(sizeof(*s)))) {
 		free(record);
 		accept_job(e, j, OCTO_ENOMEM, job_id);
+		submit_ended(e);
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	}
 	*s = (submission){ e, j, done, payload };
-	pthread_mutex_lock(&e->lock);
-	e->submitting++;
-	pthread_mutex_unlock(&e->lock);
 	record_key(j, key, sizeof(key));
-	octo__store_post_record(e->store, key, record, strlen(record), submitted, s);
+	octo__store_post_record(e->store, key, record, strlen(record), record_written, s);
 	free(record);
 	return 0;
 }

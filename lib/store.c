@@ -193,7 +193,7 @@ typedef struct {
 	void *payload;
 } posting;
 
-static void posted(int rc, void *payload)
+static void post_ended(int rc, void *payload)
 {
 	posting *p = payload;
 
@@ -208,9 +208,11 @@ void octo__store_post_record(octo_store *store, const char *key, const void *dat
 	posting *p;
 	int rc;
 
+	/* Bad arguments fail in put_bytes() as in any put; a backend that
+	 * cannot post (or no memory to track the post) puts and waits. */
 	if (!store->backend->post_record || check_key(key) < 0 || (!data && len > 0) ||
 	    !(p = malloc(sizeof(*p)))) {
-		rc = put_bytes(store, key, data, len, 1); /* reports what failed */
+		rc = put_bytes(store, key, data, len, 1);
 		done(rc, payload);
 		return;
 	}
@@ -219,7 +221,7 @@ void octo__store_post_record(octo_store *store, const char *key, const void *dat
 	p->started = octo__monotonic_seconds();
 	p->done = done;
 	p->payload = payload;
-	store->backend->post_record(store, key, data ? data : "", len, posted, p);
+	store->backend->post_record(store, key, data ? data : "", len, post_ended, p);
 }
 
 int octo_store_put_fd(octo_store *store, const char *key, int fd, uint64_t offset,
@@ -388,8 +390,11 @@ int octo__store_open_object(octo_store *store, const char *key, int *fd,
 
 void octo_store_free(octo_store *store)
 {
+	struct octo__store_metrics *m;
+
 	if (store) {
-		free(store->metrics);
+		m = store->metrics; /* posts the backend drains count as puts */
 		store->backend->free(store);
+		free(m);
 	}
 }

@@ -649,11 +649,11 @@ int http_start(http_server **out, octo_api *api, const settings *cfg,
 	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	/* A durable submit blocks its thread until its batch is on disk, and
-	 * a batch holds one record per waiting thread. On 2 cores 64 threads
-	 * took about 10 % more submits a second than 16, but 10 % fewer
-	 * /health requests: eight a core is the default, OCTO_HTTP_THREADS
-	 * the knob. */
+	/* A request that waits on S3 (a HEAD, a record of another replica)
+	 * holds its thread meanwhile; a durable initiate is suspended instead
+	 * until its batch is on disk. On 2 cores 16 threads kept /health's
+	 * p99 at saturation lower than 2 did: eight a core is the default,
+	 * OCTO_HTTP_THREADS the knob. */
 	unsigned int threads = cfg->http_threads ? cfg->http_threads
 	                       : cores < 1 ? 8 : cores > 8 ? 64 : (unsigned int)cores * 8;
 	int family = bind_address(cfg, &ss);

@@ -1166,6 +1166,65 @@ START_TEST(shutdown_waits_for_every_async_submit_in_flight)
 }
 END_TEST
 
+/* Submits racing shutdown: each one admitted is answered before shutdown
+ * returns, and the others are refused; no answer comes after. */
+enum { RACERS = 4 };
+
+typedef struct {
+	answers *a;
+	int index;
+	unsigned accepted; /* calls that returned 0 */
+	int refused;       /* the last call got OCTO_ESHUTDOWN */
+} racer;
+
+static void *submit_until_refused(void *arg)
+{
+	racer *r = arg;
+	int64_t id;
+	int rc, n;
+
+	for (n = 0; !r->refused; n++) {
+		id = 10000 + r->index * 1000000 + n;
+		rc = octo_engine_submit_async(T.engine, &id, 1, NULL, on_submitted, r->a);
+		r->accepted += rc == 0;
+		r->refused = rc == OCTO_ESHUTDOWN;
+	}
+	return NULL;
+}
+
+START_TEST(no_async_submit_is_answered_after_shutdown_returns)
+{
+	octo_engine_options o = fast_options(1);
+	pthread_t t[RACERS];
+	racer r[RACERS];
+	unsigned at_return, accepted = 0;
+	answers a;
+	int i;
+
+	answers_init(&a);
+	o.queue_max = 10000000;
+	new_engine(&o);
+	for (i = 0; i < RACERS; i++) {
+		r[i] = (racer){ &a, i, 0, 0 };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, submit_until_refused, &r[i]), 0);
+	}
+	ck_assert_uint_ge(answers_wait(&a, 200), 200); /* the race is on */
+	octo_engine_shutdown(T.engine, 0);
+	pthread_mutex_lock(&a.lock);
+	at_return = a.calls;
+	pthread_mutex_unlock(&a.lock);
+	for (i = 0; i < RACERS; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert(r[i].refused);
+		accepted += r[i].accepted;
+	}
+	ck_assert_uint_eq(at_return, accepted);
+	ck_assert_uint_eq(a.calls, accepted);
+	ck_assert_uint_eq(a.written, accepted);
+	answers_destroy(&a);
+}
+END_TEST
+
 /* ---- snapshots -------------------------------------------------------------------- */
 
 static void assert_timestamp(const char *ts)
@@ -2694,6 +2753,7 @@ int main(void)
 	tcase_add_test(tc, an_async_submit_answers_once_its_record_is_written);
 	tcase_add_test(tc, an_async_submit_the_store_refuses_is_not_accepted);
 	tcase_add_test(tc, shutdown_waits_for_every_async_submit_in_flight);
+	tcase_add_test(tc, no_async_submit_is_answered_after_shutdown_returns);
 	suite_add_tcase(s, tc);
 
 	tc = job_tcase("replicas");

@@ -1679,8 +1679,11 @@ START_TEST(posted_records_are_answered_once_and_kept_at_close)
 	post_tally t = { .lock = PTHREAD_MUTEX_INITIALIZER,
 		         .answered = PTHREAD_COND_INITIALIZER };
 	char key[64], value[64];
+	octo_metrics *reg;
 	int i;
 
+	ck_assert_int_eq(octo_metrics_new(&reg), 0);
+	ck_assert_int_eq(octo_store_set_metrics(store, reg), 0);
 	for (i = 0; i < POSTS; i++) {
 		snprintf(key, sizeof(key), "jobs/p%d.json", i);
 		snprintf(value, sizeof(value), "{\"posted\":%d}", i);
@@ -1691,6 +1694,10 @@ START_TEST(posted_records_are_answered_once_and_kept_at_close)
 	store = NULL;
 	ck_assert_int_eq(t.calls, POSTS);
 	ck_assert_int_eq(t.failed, 0);
+	/* Each counted as a put when it ended, those drained at close too. */
+	ck_assert_double_eq(counted(reg, "storage_requests_total{operation=\"put\",result=\"ok\"}"),
+	                    POSTS);
+	octo_metrics_free(reg);
 	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
 	for (i = 0; i < POSTS; i++) {
 		snprintf(key, sizeof(key), "jobs/p%d.json", i);
@@ -1701,6 +1708,92 @@ START_TEST(posted_records_are_answered_once_and_kept_at_close)
 	octo__store_post_record(store, "../outside", "x", 1, on_posted, &t);
 	ck_assert_int_eq(t.calls, POSTS + 1);
 	ck_assert_int_eq(t.failed, 1);
+}
+END_TEST
+
+/* Blocking puts and posts on one log: every change is committed, and
+ * every post is told on the log's own thread, never on a thread that was
+ * waiting for a put of its own. */
+enum { MIXED_THREADS = 6, MIXED_EACH = 150 };
+
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_t putters[MIXED_THREADS];
+	int calls, failed, on_putter;
+	pthread_t teller;
+	int tellers; /* how many distinct threads told: must be 1 */
+} mixed_tally;
+
+typedef struct {
+	mixed_tally *t;
+	int id;
+} mixed_arg;
+
+static void on_mixed(int rc, void *payload)
+{
+	mixed_tally *t = payload;
+	int i;
+
+	pthread_mutex_lock(&t->lock);
+	t->calls++;
+	t->failed += rc != 0;
+	for (i = 0; i < MIXED_THREADS; i++)
+		t->on_putter += pthread_equal(pthread_self(), t->putters[i]) != 0;
+	if (t->tellers == 0 || !pthread_equal(t->teller, pthread_self()))
+		t->tellers++;
+	t->teller = pthread_self();
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void *mix_puts_and_posts(void *arg)
+{
+	mixed_arg *a = arg;
+	char key[64], value[64];
+	int i, failed = 0;
+
+	for (i = 0; i < MIXED_EACH; i++) {
+		snprintf(key, sizeof(key), "jobs/m%d-%d.json", a->id, i);
+		snprintf(value, sizeof(value), "{\"m\":%d}", i);
+		if (a->id % 2)
+			failed |= put_record(store, key, value) != 0;
+		else
+			octo__store_post_record(store, key, value, strlen(value), on_mixed, a->t);
+	}
+	return failed ? a : NULL;
+}
+
+START_TEST(blocking_puts_and_posts_share_the_log)
+{
+	mixed_tally t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	mixed_arg args[MIXED_THREADS];
+	char key[64], value[64];
+	void *failed;
+	int i, n;
+
+	pthread_mutex_lock(&t.lock); /* the ids are complete before any is told */
+	for (i = 0; i < MIXED_THREADS; i++) {
+		args[i].t = &t;
+		args[i].id = i;
+		ck_assert_int_eq(pthread_create(&t.putters[i], NULL, mix_puts_and_posts, &args[i]), 0);
+	}
+	pthread_mutex_unlock(&t.lock);
+	for (i = 0; i < MIXED_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(t.putters[i], &failed), 0);
+		ck_assert_ptr_null(failed);
+	}
+	octo_store_free(store);
+	store = NULL;
+	ck_assert_int_eq(t.calls, MIXED_THREADS / 2 * MIXED_EACH);
+	ck_assert_int_eq(t.failed, 0);
+	ck_assert_int_eq(t.on_putter, 0);
+	ck_assert_int_eq(t.tellers, 1);
+	ck_assert_int_eq(octo_store_open_local(&store, dir), 0);
+	for (i = 0; i < MIXED_THREADS; i++)
+		for (n = 0; n < MIXED_EACH; n++) {
+			snprintf(key, sizeof(key), "jobs/m%d-%d.json", i, n);
+			snprintf(value, sizeof(value), "{\"m\":%d}", n);
+			assert_object(key, value, strlen(value));
+		}
 }
 END_TEST
 
@@ -1830,6 +1923,7 @@ int main(void)
 	tcase_add_test(tc, the_index_grows_while_records_change);
 	tcase_add_test(tc, posted_records_are_answered_once_and_kept_at_close);
 	tcase_add_test(tc, a_posted_record_is_readable_when_answered);
+	tcase_add_test(tc, blocking_puts_and_posts_share_the_log);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("journal", setup_open);

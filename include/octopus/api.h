@@ -114,9 +114,9 @@ OCTO_EXTERN int octo_api_new(octo_api **out, octo_store *store,
  * Location to follow it. Ends every event stream with a final "shutdown"
  * event. An initiate whose job is being written is answered as it would
  * be, once it is. Returns once those done calls are made. Later, an
- * initiate answers 503 at once, and a legacy start
- * without an engine answers 503 at once; with an engine, one handled after
- * this call is never answered (its done callback is not called).
+ * initiate answers 503 at once, and so does a legacy start without an
+ * engine; with one, a legacy start is answered at once with the outcome
+ * of its job if it ended, else with 202 and a Location.
  * Idempotent; NULL-safe. */
 OCTO_EXTERN void octo_api_shutdown(octo_api *api);
 

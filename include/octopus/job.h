@@ -189,7 +189,7 @@ OCTO_EXTERN int octo_engine_submit_with(octo_engine *engine, const int64_t *file
  * octo_engine_submit_with() returns it (an error with octo_error_last()
  * set on the calling thread), and the job's id, borrowed for the call
  * (NULL on error). */
-typedef void (*octo_engine_submitted)(int rc, const char *job_id, void *payload);
+typedef void (*octo_engine_submit_cb)(int rc, const char *job_id, void *payload);
 
 /* octo_engine_submit_with() without holding the calling thread while the
  * job's record is written: a server's thread serves other requests
@@ -204,7 +204,7 @@ typedef void (*octo_engine_submitted)(int rc, const char *job_id, void *payload)
  * `done` calls owed. */
 OCTO_EXTERN int octo_engine_submit_async(octo_engine *engine, const int64_t *file_ids,
                                          size_t count, const octo_job_options *options,
-                                         octo_engine_submitted done, void *payload);
+                                         octo_engine_submit_cb done, void *payload);
 
 /* Sets *`json` to the state of the job `job_id` of `engine` as JSON text,
  * released with octo_free(): {"version","jobId","status","totalFileIds",
@@ -259,9 +259,10 @@ OCTO_EXTERN void octo_engine_set_listener(octo_engine *engine,
 OCTO_EXTERN void octo_engine_stats(octo_engine *engine, size_t *queued,
                                    uint32_t *median_file_ms, unsigned *workers);
 
-/* Stops `engine` accepting jobs, lets running files finish for up to
- * `grace_ms`, then asks them to stop, and returns once every worker
- * returned (however long a processor takes to notice). Unfinished files and
+/* Stops `engine` accepting jobs, waits for the submits being written
+ * (their callers, or their done calls, get their answer), lets running
+ * files finish for up to `grace_ms`, then asks them to stop, and returns
+ * once every worker returned (however long a processor takes to notice). Unfinished files and
  * webhooks still owed stay in the store for the next start. The engine
  * cannot be started again. Idempotent; NULL-safe. */
 OCTO_EXTERN void octo_engine_shutdown(octo_engine *engine, uint32_t grace_ms);

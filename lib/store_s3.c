@@ -54,6 +54,7 @@ typedef struct {
 	char *access_key_id;
 	char *secret_access_key;
 	char *region;
+	char *public_url;       /* NULL: URLs name the endpoint */
 	S3Protocol protocol;
 	S3UriStyle uri_style;
 	uint32_t timeout_ms;
@@ -519,6 +520,23 @@ static int s3_ping(octo_store *store)
 	return rc;
 }
 
+/* `signed_url` as clients reach it: behind `public_url`, when there is
+ * one, with the same path and query (what the signature covers). */
+static int public_form(const char *public_url, const char *signed_url, char **url)
+{
+	const char *path = strstr(signed_url, "://");
+	size_t n;
+
+	path = path ? strchr(path + 3, '/') : NULL;
+	if (!public_url || !path)
+		*url = strdup(signed_url);
+	else if ((*url = malloc((n = strlen(public_url)) + strlen(path) + 1)) != NULL) {
+		memcpy(*url, public_url, n);
+		strcpy(*url + n, path);
+	}
+	return *url ? 0 : octo__error(OCTO_ENOMEM, "out of memory");
+}
+
 static int s3_presign(octo_store *store, const char *key, uint32_t ttl_s, char **url)
 {
 	char buf[S3_MAX_AUTHENTICATED_QUERY_STRING_SIZE];
@@ -534,9 +552,7 @@ static int s3_presign(octo_store *store, const char *key, uint32_t ttl_s, char *
 #endif
 	if (st != S3StatusOK)
 		return octo__error(OCTO_EIO, "cannot sign a URL: %s", S3_get_status_name(st));
-	if (!(*url = strdup(buf)))
-		return octo__error(OCTO_ENOMEM, "out of memory");
-	return 0;
+	return public_form(((s3_store *)store)->public_url, buf, url);
 }
 
 static void s3_free(octo_store *store)
@@ -550,6 +566,7 @@ static void s3_free(octo_store *store)
 		explicit_bzero(s->secret_access_key, strlen(s->secret_access_key));
 	free(s->secret_access_key);
 	free(s->region);
+	free(s->public_url);
 	free(s);
 }
 
@@ -602,11 +619,40 @@ static int parse_endpoint(const char *endpoint, S3Protocol *proto, char **host)
 	return *host ? 0 : octo__error(OCTO_ENOMEM, "out of memory");
 }
 
+/* http(s)://host[:port][/path] of URL characters, with no query. */
+static int public_url_valid(const char *url)
+{
+	const char *h = strncmp(url, "http://", 7) == 0    ? url + 7
+	                : strncmp(url, "https://", 8) == 0 ? url + 8
+	                                                   : NULL;
+	size_t i;
+
+	if (!h || !*h || *h == '/' || strlen(url) > 255)
+		return 0;
+	for (i = 0; h[i]; i++)
+		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') ||
+		      (h[i] >= '0' && h[i] <= '9') || strchr(".-:[]/_~", h[i])))
+			return 0;
+	return 1;
+}
+
+/* A copy of `url` without its trailing slash, if any: the signed path
+ * put after it starts with one. */
+static char *without_trailing_slash(const char *url)
+{
+	size_t n = strlen(url);
+
+	return strndup(url, n > 0 && url[n - 1] == '/' ? n - 1 : n);
+}
+
 static int check_s3_options(const octo_s3_options *o)
 {
-	if (o->version != OCTO_S3_OPTIONS_VERSION)
-		return octo__error(OCTO_EINVAL, "options version %u is not %d", o->version,
+	if (o->version != 1 && o->version != OCTO_S3_OPTIONS_VERSION)
+		return octo__error(OCTO_EINVAL, "options version %u is not 1 or %d", o->version,
 		                   OCTO_S3_OPTIONS_VERSION);
+	if (o->version >= 2 && o->public_url && !public_url_valid(o->public_url))
+		return octo__error(OCTO_EINVAL,
+		                   "public_url must be http(s)://host[:port][/path], at most 255 bytes");
 	if (!o->bucket || !*o->bucket)
 		return octo__error(OCTO_EINVAL, "bucket is required");
 	if (!o->access_key_id || !*o->access_key_id || !o->secret_access_key ||
@@ -655,6 +701,11 @@ int octo_store_open_s3(octo_store **out, const octo_s3_options *opts)
 	s->region = strdup(opts->region);
 	s->timeout_ms = opts->timeout_ms;
 	s->max_attempts = opts->max_attempts;
+	if (opts->version >= 2 && opts->public_url &&
+	    !(s->public_url = without_trailing_slash(opts->public_url))) {
+		rc = octo__error(OCTO_ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (!s->bucket || !s->access_key_id || !s->secret_access_key || !s->region) {
 		rc = octo__error(OCTO_ENOMEM, "out of memory");
 		goto fail;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <octopus/octopus.h>
 
 #include "s3server.h"
@@ -263,6 +264,109 @@ START_TEST(open_s3_accepts_an_endpoint_with_a_trailing_slash)
 	snprintf(endpoint, sizeof(endpoint), "%s/", srv.endpoint);
 	s = open_store(endpoint, TS3_SECRET_KEY, 5000);
 	ck_assert_int_eq(octo_store_ping(s), 0);
+	octo_store_free(s);
+}
+END_TEST
+
+/* A short body, NUL-terminated (what does not fit is dropped). */
+typedef struct {
+	char text[256];
+	size_t len;
+} small_body;
+
+static size_t to_small_body(char *data, size_t size, size_t n, void *payload)
+{
+	small_body *b = payload;
+	size_t take = size * n;
+
+	if (take > sizeof(b->text) - 1 - b->len)
+		take = sizeof(b->text) - 1 - b->len;
+	memcpy(b->text + b->len, data, take);
+	b->len += take;
+	b->text[b->len] = '\0';
+	return size * n;
+}
+
+/* GET `url`: its status, and its body in `b`. */
+static long fetch(const char *url, small_body *b)
+{
+	CURL *h = curl_easy_init();
+	long status = 0;
+
+	ck_assert_ptr_nonnull(h);
+	b->len = 0;
+	b->text[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_small_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+	ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	return status;
+}
+
+/* Behind a gateway, presigned URLs name the gateway: the path and query
+ * that follow are the signed ones, and the endpoint takes them as is. */
+START_TEST(presigned_urls_start_with_the_public_url)
+{
+	static const char public_url[] = "http://gateway.example:8080/storage";
+	octo_s3_options o = options(srv.endpoint, TS3_SECRET_KEY, 5000);
+	char *url = NULL, forwarded[2048], want[128];
+	octo_store *s = NULL;
+	small_body b;
+
+	o.public_url = "http://gateway.example:8080/storage/"; /* the slash is dropped */
+	ck_assert_int_eq(octo_store_open_s3(&s, &o), 0);
+	ck_assert_int_eq(octo_store_put(s, "public/a.txt", "through the gateway", 19), 0);
+	ck_assert_int_eq(octo_store_presign(s, "public/a.txt", 600, &url), 0);
+	snprintf(want, sizeof(want), "%s/" TS3_BUCKET "/public/a.txt?", public_url);
+	ck_assert_msg(strncmp(url, want, strlen(want)) == 0, "%s", url);
+	/* What the gateway passes on: the same path and query. */
+	snprintf(forwarded, sizeof(forwarded), "%s%s", srv.endpoint, url + strlen(public_url));
+	ck_assert_int_eq(fetch(forwarded, &b), 200);
+	ck_assert_str_eq(b.text, "through the gateway");
+	octo_free(url);
+	octo_store_delete(s, "public/a.txt");
+	octo_store_free(s);
+}
+END_TEST
+
+START_TEST(a_bad_public_url_is_refused_and_version_1_has_none)
+{
+	static const char *const bad[] = {
+		"ftp://x", "http://", "https:///storage", "http://h/p?q=1", "http://h p",
+		"gateway:8080", "",
+	};
+	char longest[300];
+	octo_s3_options o;
+	octo_store *s = NULL;
+	char *url = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = options(srv.endpoint, TS3_SECRET_KEY, 5000);
+		o.public_url = bad[i];
+		assert_refused(&o, OCTO_EINVAL, bad[i]);
+		ck_assert_ptr_nonnull(strstr(octo_error_last(), "public_url"));
+	}
+	memset(longest, 'a', sizeof(longest) - 1);
+	memcpy(longest, "http://", 7);
+	longest[256] = '\0';
+	o.public_url = longest;
+	assert_refused(&o, OCTO_EINVAL, "256 bytes");
+	longest[255] = '\0';
+	o.public_url = longest;
+	ck_assert_int_eq(octo_store_open_s3(&s, &o), 0);
+	octo_store_free(s);
+	/* Options of version 1 end before public_url: it is never read. */
+	o = options(srv.endpoint, TS3_SECRET_KEY, 5000);
+	o.version = 1;
+	o.public_url = "not read";
+	ck_assert_int_eq(octo_store_open_s3(&s, &o), 0);
+	ck_assert_int_eq(octo_store_presign(s, "k", 60, &url), 0);
+	ck_assert_int_eq(strncmp(url, srv.endpoint, strlen(srv.endpoint)), 0);
+	octo_free(url);
 	octo_store_free(s);
 }
 END_TEST
@@ -621,6 +725,8 @@ int main(void)
 	tcase_add_test(tc, open_s3_refuses_missing_options);
 	tcase_add_test(tc, open_s3_refuses_malformed_endpoints);
 	tcase_add_test(tc, open_s3_accepts_an_endpoint_with_a_trailing_slash);
+	tcase_add_test(tc, presigned_urls_start_with_the_public_url);
+	tcase_add_test(tc, a_bad_public_url_is_refused_and_version_1_has_none);
 	tcase_add_test(tc, https_needs_tls_verify_off_when_libs3_cannot_verify);
 	tcase_add_test(tc, a_refused_connection_is_unavailable_within_the_timeout);
 	tcase_add_test(tc, a_server_that_drops_connections_is_unavailable_within_the_timeout);

@@ -78,11 +78,19 @@ typedef struct {
 	int tls_verify;                /* 0 allows https without peer verification */
 	uint32_t timeout_ms;           /* bound on each call, retries included */
 	uint32_t max_attempts;         /* transient failures are retried */
+	/* Version 2: where clients reach the endpoint, when it is not where
+	 * they can: presigned URLs start with this base instead of the
+	 * endpoint's scheme://host[:port], their path and query unchanged
+	 * ("http://localhost:8080/storage" behind a gateway that passes
+	 * /storage/... on to the endpoint with the endpoint's Host).
+	 * http(s)://host[:port][/path], at most 255 bytes. NULL: the endpoint. */
+	const char *public_url;
 } octo_s3_options;
 
-#define OCTO_S3_OPTIONS_VERSION 1
+/* Options of version 1 (without public_url) are still accepted. */
+#define OCTO_S3_OPTIONS_VERSION 2
 #define OCTO_S3_OPTIONS_INIT \
-	{ OCTO_S3_OPTIONS_VERSION, NULL, "us-east-1", NULL, NULL, NULL, 1, 1, 10000, 4 }
+	{ OCTO_S3_OPTIONS_VERSION, NULL, "us-east-1", NULL, NULL, NULL, 1, 1, 10000, 4, NULL }
 
 /* Opens a store over the S3 bucket `opts` describes (start from
  * OCTO_S3_OPTIONS_INIT) and sets *`out` to it. Checks the options only; it

@@ -186,6 +186,23 @@ static int base_url_valid(const char *v)
 	return origin_valid(v, n);
 }
 
+/* A base URL that may go on with a path: http(s)://host[:port][/path],
+ * the path of URL-safe characters, with no query. */
+static int public_base_valid(const char *v)
+{
+	const char *host = strncmp(v, "http://", 7) == 0    ? v + 7
+	                   : strncmp(v, "https://", 8) == 0 ? v + 8
+	                                                    : NULL;
+	const char *path = host ? strchr(host, '/') : NULL;
+
+	if (!path)
+		return base_url_valid(v);
+	if (!origin_valid(v, (size_t)(path - v)))
+		return 0;
+	return strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/") ==
+	       strlen(path);
+}
+
 /* S3 is on when S3_BUCKET_NAME is set; the other S3_* variables then
  * complete it, and without it they are a mistake worth stopping for.
  * Credentials are never echoed in messages. */
@@ -193,21 +210,21 @@ static void get_s3(loader *l, settings *c)
 {
 	static const char *names[] = {
 		"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-		"S3_BUCKET_NAME",
+		"S3_BUCKET_NAME", "S3_PUBLIC_URL",
 	};
 	octo_s3_options *o = &c->s3;
-	const char *endpoint;
+	const char *endpoint, *public_url;
 	size_t i;
 
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 6; i++)
 		c->s3_strings[i] = get_string(l, names[i]);
 	o->timeout_ms = get_u32(l, "OCTO_STORE_TIMEOUT_MS", 100, 600000, 10000);
 	o->max_attempts = get_u32(l, "OCTO_STORE_MAX_ATTEMPTS", 1, 10, 4);
 	o->tls_verify = get_bool(l, "S3_TLS_VERIFY", 1);
 	c->use_s3 = c->s3_strings[4] != NULL;
 	o->force_path_style = get_bool(l, "S3_FORCE_PATH_STYLE", c->s3_strings[0] != NULL);
-	for (i = 0; i < 4 && !c->use_s3; i++)
-		if (c->s3_strings[i])
+	for (i = 0; i < 6 && !c->use_s3; i++)
+		if (c->s3_strings[i] && i != 4)
 			bad(l, "%s is set but S3_BUCKET_NAME is not: set S3_BUCKET_NAME to "
 			       "store in S3, or unset the S3_* variables to use OCTO_DATA_DIR",
 			    names[i]);
@@ -219,6 +236,11 @@ static void get_s3(loader *l, settings *c)
 		    endpoint);
 	if (!c->s3_strings[2] || !c->s3_strings[3])
 		bad(l, "S3_BUCKET_NAME needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY");
+	public_url = c->s3_strings[5];
+	if (public_url && (strlen(public_url) > 255 || !public_base_valid(public_url)))
+		bad(l, "S3_PUBLIC_URL must be http(s)://host[:port][/path] (got \"%.60s\")",
+		    public_url);
+	o->public_url = public_url;
 	if ((!endpoint || strncmp(endpoint, "https://", 8) == 0) && o->tls_verify &&
 	    strstr(octo_store_s3_features(), "tls-verify=no"))
 		bad(l, "S3_ENDPOINT uses https, but the libs3 octopusd was built with does "
@@ -382,13 +404,13 @@ void settings_free(settings *cfg)
 	cfg->engine.webhook_secret = NULL;
 	if (cfg->s3_strings[3])
 		explicit_bzero(cfg->s3_strings[3], strlen(cfg->s3_strings[3]));
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		free(cfg->s3_strings[i]);
 		cfg->s3_strings[i] = NULL;
 	}
 	cfg->data_dir = cfg->cors_origins = cfg->public_url = cfg->url_secret = NULL;
 	cfg->api.cors_origins = cfg->api.public_url = NULL;
 	cfg->s3.endpoint = cfg->s3.access_key_id = cfg->s3.secret_access_key = NULL;
-	cfg->s3.bucket = NULL;
+	cfg->s3.bucket = cfg->s3.public_url = NULL;
 	cfg->use_s3 = 0;
 }

@@ -32,7 +32,8 @@ typedef struct {
 	char *trusted_proxies;       /* TRUSTED_PROXIES, or NULL (checked by libocto) */
 	int use_s3;                  /* S3_BUCKET_NAME is set */
 	octo_s3_options s3;          /* its strings point into s3_strings */
-	char *s3_strings[5];         /* endpoint, region, key id, secret, bucket */
+	char *s3_strings[6];         /* endpoint, region, key id, secret, bucket,
+	                                public URL */
 } settings;
 
 /* Fills `cfg` from the environment, falling back to `ef` (may be NULL) for

@@ -570,7 +570,9 @@ static long fetch(const char *url, reply *r)
 typedef struct {
 	pid_t pid;
 	char dir[256];     /* its prefix: the rendered conf, temp files, logs */
-	daemon_proc front; /* where clients go: only port and base are set */
+	daemon_proc front; /* where clients go: only port and base are set;
+	                      a port set before gateway_start() is kept */
+	char storage[64];  /* host:port behind /storage/; "": nothing listens */
 } gateway_proc;
 
 static int listen_loopback(int *port);
@@ -662,7 +664,8 @@ static void gateway_file(const gateway_proc *g, const char *name, char out[300])
 static void gateway_render(const gateway_proc *g, daemon_proc *const replicas[], size_t n)
 {
 	char script[300], source[300], conf[300], err[300], listen[32], upstream[4][32];
-	char *argv[8], *said;
+	char storage[64];
+	char *argv[10], *said;
 	const char *srcdir = getenv("OCTO_SRCDIR");
 	size_t i, a = 0;
 
@@ -673,8 +676,12 @@ static void gateway_render(const gateway_proc *g, daemon_proc *const replicas[],
 	gateway_file(g, "nginx.conf", conf);
 	gateway_file(g, "render.err", err);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", g->front.port);
+	/* Port 9 (discard) has no listener here: /storage/ answers 502. */
+	snprintf(storage, sizeof(storage), "%s", g->storage[0] ? g->storage : "127.0.0.1:9");
 	argv[a++] = (char *)"/bin/sh";
 	argv[a++] = script;
+	argv[a++] = (char *)"--storage";
+	argv[a++] = storage;
 	argv[a++] = listen;
 	for (i = 0; i < n; i++) {
 		snprintf(upstream[i], sizeof(upstream[i]), "127.0.0.1:%d", replicas[i]->port);
@@ -739,7 +746,8 @@ static void gateway_start(gateway_proc *g, daemon_proc *const replicas[], size_t
 	/* Started as root, nginx's workers run as an unprivileged user, who
 	 * must reach the temporary directories under the prefix. */
 	ck_assert_int_eq(chmod(g->dir, 0755), 0);
-	close(listen_loopback(&g->front.port)); /* free a moment ago: nginx takes it */
+	if (!g->front.port)
+		close(listen_loopback(&g->front.port)); /* free a moment ago: nginx takes it */
 	snprintf(g->front.base, sizeof(g->front.base), "http://127.0.0.1:%d", g->front.port);
 	gateway_render(g, replicas, n);
 	gateway_check(g, nginx);
@@ -5039,6 +5047,77 @@ START_TEST(a_storage_outage_reaches_clients_as_octopusd_s_503)
 }
 END_TEST
 
+/* With S3 on the internal network only, a job's download URLs name the
+ * gateway (S3_PUBLIC_URL), whose /storage/ passes them to the S3 server
+ * untouched: the signature still holds, and a tampered one does not.
+ * Only reads pass. */
+START_TEST(presigned_downloads_pass_through_the_gateway_to_storage)
+{
+	char endpoint[96], public_url[96], storage_prefix[128], *url, *bad, *sig;
+	daemon_proc d = { 0 };
+	daemon_proc *replicas[] = { &d };
+	gateway_proc g = { 0 };
+	const octo_json_value *file;
+	ts3_server st;
+	char job_id[37];
+	const char *signed_url;
+	int64_t size = 0;
+	octo_json *doc;
+	reply r;
+
+	ck_assert_msg(ts3_available(), "no S3 server (OCTO_S3_SERVER, npm ci in tests/s3)");
+	ts3_start(&st);
+	close(listen_loopback(&g.front.port)); /* the gateway's, known to octopusd first */
+	snprintf(endpoint, sizeof(endpoint), "S3_ENDPOINT=%s", st.endpoint);
+	snprintf(public_url, sizeof(public_url), "S3_PUBLIC_URL=http://127.0.0.1:%d/storage",
+	         g.front.port);
+	{
+		const char *const env[] = {
+			endpoint, public_url, "S3_BUCKET_NAME=" TS3_BUCKET,
+			"S3_ACCESS_KEY_ID=" TS3_ACCESS_KEY, "S3_SECRET_ACCESS_KEY=" TS3_SECRET_KEY,
+			"DOWNLOAD_DELAY_MIN_MS=10", "DOWNLOAD_DELAY_MAX_MS=50", NULL
+		};
+		daemon_start(&d, env, NULL);
+	}
+	snprintf(g.storage, sizeof(g.storage), "%s", st.endpoint + strlen("http://"));
+	gateway_start(&g, replicas, 1);
+
+	initiate(&g.front, "{\"file_ids\":[70500]}", job_id);
+	doc = await_job(&g.front, job_id, finished);
+	ck_assert_str_eq(str_member(doc, "status"), "completed");
+	file = octo_json_at(member(doc, "files"), 0);
+	ck_assert_int_eq(octo_json_string(octo_json_get(file, "downloadUrl"), &signed_url), 0);
+	ck_assert_int_eq(octo_json_int(octo_json_get(file, "size"), &size), 0);
+	url = strdup(signed_url);
+	octo_json_free(doc);
+	snprintf(storage_prefix, sizeof(storage_prefix), "%s/storage/" TS3_BUCKET "/",
+	         g.front.base);
+	ck_assert_msg(strncmp(url, storage_prefix, strlen(storage_prefix)) == 0, "%s", url);
+
+	ck_assert_int_eq(fetch(url, &r), 200);
+	ck_assert_int_eq((int64_t)r.body_len, size);
+	reply_free(&r);
+	/* The S3 server, not the gateway, judges the signature. */
+	bad = strdup(url);
+	ck_assert_ptr_nonnull(sig = strstr(bad, "Signature="));
+	sig += strlen("Signature=");
+	*sig = *sig == 'A' ? 'B' : 'A'; /* another signature */
+	ck_assert_int_eq(fetch(bad, &r), 403);
+	ck_assert_ptr_nonnull(strstr(r.body, "<Error>"));
+	reply_free(&r);
+	free(bad);
+	/* Nothing but reads: a PUT is refused at the gateway. */
+	request(&g.front, "PUT", url + strlen(g.front.base), "text/plain", NULL, "x", 1, &r);
+	assert_error(&r, 403, "");
+	reply_free(&r);
+	free(url);
+
+	gateway_stop(&g);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	ts3_destroy(&st);
+}
+END_TEST
+
 /* What nginx refuses before there is a request to pass on still gets a
  * JSON error: a request line that is not HTTP, a URI over nginx's
  * buffers, and the internal path of those error answers itself. */
@@ -5436,6 +5515,7 @@ int main(void)
 		tcase_add_test(gateway, the_gateway_takes_the_bodies_octopusd_takes);
 		tcase_add_test(gateway, clients_cannot_name_themselves_through_the_gateway);
 		tcase_add_test(gateway, malformed_requests_get_json_errors_from_the_gateway);
+		tcase_add_test(gateway, presigned_downloads_pass_through_the_gateway_to_storage);
 		suite_add_tcase(s, gateway);
 	}
 #endif

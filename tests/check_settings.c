@@ -21,14 +21,14 @@ static const char *const all_names[] = {
 	"DOWNLOAD_DELAY_ENABLED", "DOWNLOAD_DELAY_MIN_MS", "DOWNLOAD_DELAY_MAX_MS",
 	"LOG_LEVEL", "LOG_FILE", "ELASTICSEARCH_URL", "CORS_ORIGINS",
 	"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-	"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE", "S3_TLS_VERIFY",
+	"S3_BUCKET_NAME", "S3_FORCE_PATH_STYLE", "S3_TLS_VERIFY", "S3_PUBLIC_URL",
 	"OCTO_STORE_TIMEOUT_MS", "OCTO_STORE_MAX_ATTEMPTS",
 	"DOWNLOAD_URL_TTL_S", "OCTO_HEALTH_CACHE_MS", "OCTO_PUBLIC_URL", "OCTO_URL_SECRET",
 };
 
 /* The S3 variables that mean nothing without S3_BUCKET_NAME. */
 static const char *const s3_names[] = {
-	"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
+	"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_PUBLIC_URL",
 };
 
 /* A secret no message could contain by chance. */
@@ -781,6 +781,45 @@ START_TEST(endpoint_is_kept_as_given)
 }
 END_TEST
 
+static const char *const good_s3_public_urls[] = {
+	"http://localhost:8080/storage", "https://dl.example.com", "http://[::1]:8080/s3/",
+	"http://gw:8080/a-b_c.d~e/f",
+};
+
+START_TEST(s3_public_url_goes_to_the_store)
+{
+	set_s3();
+	set("S3_PUBLIC_URL", good_s3_public_urls[_i]);
+	load_ok(NULL);
+	ck_assert_str_eq(cfg.s3.public_url, good_s3_public_urls[_i]);
+	settings_free(&cfg);
+}
+END_TEST
+
+static const char *const bad_s3_public_urls[] = {
+	"localhost:8080/storage", "ftp://gw", "http://", "http:///storage", "http://gw/a?b=1",
+	"http://gw/a b", "http://user@gw/s", "http://gw/%2e%2e",
+};
+
+START_TEST(bad_s3_public_url_is_refused_naming_it)
+{
+	set_s3();
+	set("S3_PUBLIC_URL", bad_s3_public_urls[_i]);
+	load_fails(NULL);
+	assert_err_names("S3_PUBLIC_URL");
+	assert_err_hides(SECRET);
+}
+END_TEST
+
+START_TEST(without_s3_public_url_urls_name_the_endpoint)
+{
+	set_s3();
+	load_ok(NULL);
+	ck_assert_ptr_null(cfg.s3.public_url);
+	settings_free(&cfg);
+}
+END_TEST
+
 static const char *const bad_endpoints[] = {
 	"minio:9000", "ftp://minio", "http://", "https://", "http://minio:9000/path",
 	"http://minio:9000//", "http://mi nio", "http://user:pw@minio", "http://minio?x=1",
@@ -1154,6 +1193,7 @@ START_TEST(free_releases_the_s3_and_url_strings)
 
 	set_s3();
 	set("S3_REGION", "eu-central-1");
+	set("S3_PUBLIC_URL", "http://localhost:8080/storage");
 	set("OCTO_PUBLIC_URL", "https://dl.example.com");
 	set("OCTO_URL_SECRET", URL_SECRET_32);
 	load_ok(NULL);
@@ -1166,6 +1206,7 @@ START_TEST(free_releases_the_s3_and_url_strings)
 		ck_assert_ptr_null(cfg.s3_strings[i]);
 	ck_assert_ptr_null(cfg.public_url);
 	ck_assert_ptr_null(cfg.api.public_url);
+	ck_assert_ptr_null(cfg.s3.public_url);
 	ck_assert_ptr_null(cfg.url_secret);
 	settings_free(&cfg); /* a second call finds nothing to free */
 	ck_assert_ptr_null(cfg.s3_strings[3]);
@@ -1268,6 +1309,10 @@ int main(void)
 	tcase_add_test(s3, s3_settings_come_from_the_envfile);
 	tcase_add_test(s3, without_endpoint_s3_is_aws_with_virtual_hosts);
 	tcase_add_test(s3, force_path_style_can_be_set_either_way);
+	tcase_add_loop_test(s3, s3_public_url_goes_to_the_store, 0, N_ELEMS(good_s3_public_urls));
+	tcase_add_loop_test(s3, bad_s3_public_url_is_refused_naming_it, 0,
+	                    N_ELEMS(bad_s3_public_urls));
+	tcase_add_test(s3, without_s3_public_url_urls_name_the_endpoint);
 	tcase_add_loop_test(s3, tls_verify_takes_true_and_false_words, 0, N_ELEMS(bools));
 	tcase_add_loop_test(s3, endpoint_is_kept_as_given, 0, N_ELEMS(good_endpoints));
 	tcase_add_loop_test(s3, bad_endpoint_is_refused_naming_it, 0, N_ELEMS(bad_endpoints));

@@ -959,6 +959,36 @@ static void request_hash(const int64_t *ids, size_t count, const char *callback,
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* The id of a job asked for under an Idempotency-Key: made from the key
+ * and the request's hash, not drawn at random. A submit whose answer was
+ * lost (to a crash, a timeout) may still land in storage after its retry
+ * was accepted, on S3 even after a restart read the bucket; with one id
+ * for both, the two writes are of one job, never two jobs under one key.
+ * It tells nothing a replay with the same key would not: that hands the
+ * id out too. A UUID of version 8 (RFC 9562: laid out by its maker). */
+static void idempotent_id(const char *key, const char *hash, char out[OCTO_JOB_ID_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	memset(md, 0, sizeof(md));
+	if (ctx) {
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+		EVP_DigestUpdate(ctx, "octopus job\n", 12);
+		EVP_DigestUpdate(ctx, key, strlen(key) + 1); /* its NUL ends it */
+		EVP_DigestUpdate(ctx, hash, strlen(hash));
+		EVP_DigestFinal_ex(ctx, md, &len);
+		EVP_MD_CTX_free(ctx);
+	}
+	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8 */
+	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+	snprintf(out, OCTO_JOB_ID_LEN + 1,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7],
+	         md[8], md[9], md[10], md[11], md[12], md[13], md[14], md[15]);
+}
+
 /* Under the lock: the job submitted with `key`, if any. */
 static job *find_by_key(octo_engine *e, const char *key)
 {
@@ -1035,12 +1065,14 @@ static job *make_job(const int64_t *ids, size_t count, const octo_job_options *o
 		return NULL;
 	if ((o && o->callback_url && !(j->callback_url = strdup(o->callback_url))) ||
 	    (o && o->idempotency_key && !(j->idem_key = strdup(o->idempotency_key))) ||
-	    octo__uuid4(j->id) < 0) {
+	    (!j->idem_key && octo__uuid4(j->id) < 0)) {
 		free_job(j);
 		return NULL;
 	}
-	if (j->idem_key)
+	if (j->idem_key) {
 		request_hash(ids, count, j->callback_url, j->idem_hash);
+		idempotent_id(j->idem_key, j->idem_hash, j->id);
+	}
 	if (o && o->client)
 		snprintf(j->client, sizeof(j->client), "%s", o->client);
 	octo__timestamp(j->created);

@@ -2687,6 +2687,46 @@ START_TEST(each_of_many_idempotency_keys_finds_its_own_job)
 }
 END_TEST
 
+/* A submit whose answer was lost may land in storage after its retry was
+ * taken as new (on S3, even after a restart read the bucket). Under an
+ * Idempotency-Key both name the same job: the id comes from the key and
+ * the request, so the late write rewrites that job, never adds another. */
+START_TEST(a_retry_whose_first_write_lands_late_names_the_same_job)
+{
+	octo_engine_options o = fast_options(1);
+	octo_job_options jo = OCTO_JOB_OPTIONS_INIT;
+	int64_t ids[] = { 70600, 70601 }, other[] = { 70602 };
+	char first[OCTO_JOB_ID_LEN + 1], retry[OCTO_JOB_ID_LEN + 1];
+	char plain[OCTO_JOB_ID_LEN + 1], key[80], *late = NULL;
+	size_t len = 0;
+
+	rescript(ACT_BLOCK);
+	new_engine(&o); /* not started: its jobs stay queued */
+	jo.idempotency_key = "lost-answer-1";
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, first), 0);
+	ck_assert(octo__uuid_shaped(first));
+	ck_assert_int_eq(first[14], '8'); /* version 8: made, not drawn */
+	record_key(first, key, sizeof(key));
+	ck_assert_int_eq(octo_store_get(T.store, key, &late, &len), 0);
+	stop_engine(0);
+	/* The first write has not landed when the next engine reads the store. */
+	ck_assert_int_eq(octo_store_delete(T.store, key), 0);
+	new_engine(&o);
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 2, &jo, retry), 0);
+	ck_assert_str_eq(retry, first);
+	put_text(key, late); /* now it lands */
+	ck_assert_uint_eq(count_records(), 1);
+	/* Another request, or none, gets an id of its own. */
+	jo.idempotency_key = "lost-answer-2";
+	ck_assert_int_eq(octo_engine_submit_with(T.engine, other, 1, &jo, plain), 0);
+	ck_assert_str_ne(plain, first);
+	ck_assert_int_eq(octo_engine_submit(T.engine, ids, 2, plain), 0);
+	ck_assert_str_ne(plain, first);
+	ck_assert_int_eq(plain[14], '4');
+	octo_free(late);
+}
+END_TEST
+
 /* The janitor wakes on its own clock, not on engine events: poll. */
 static int gone_within(const char *job_id, uint64_t ms)
 {
@@ -2721,9 +2761,12 @@ START_TEST(finished_jobs_are_removed_after_retention)
 	wait_status(job_id, "completed");
 	ck_assert_int_eq(octo_engine_seq(T.engine, job_id, &seq), 0); /* kept for now */
 	ck_assert_msg(gone_within(job_id, 10000), "job %s outlived its retention", job_id);
-	/* Its key went with it: the same key makes a new job. */
+	/* Its key went with it: the same key makes a new job (0, not a
+	 * replay's 1), under the same id, which is made from the key and the
+	 * request. */
 	ck_assert_int_eq(octo_engine_submit_with(T.engine, ids, 1, &jo, again), 0);
-	ck_assert_str_ne(again, job_id);
+	ck_assert_str_eq(again, job_id);
+	wait_status(again, "completed");
 	/* The engine goes on serving other jobs. */
 	ids[0] = 70211;
 	ck_assert_int_eq(octo_engine_submit(T.engine, ids, 1, job_id), 0);
@@ -2767,6 +2810,7 @@ int main(void)
 	tc = job_tcase("idempotency and retention");
 	tcase_add_test(tc, an_idempotency_key_replays_or_conflicts_across_restarts);
 	tcase_add_test(tc, each_of_many_idempotency_keys_finds_its_own_job);
+	tcase_add_test(tc, a_retry_whose_first_write_lands_late_names_the_same_job);
 	tcase_add_test(tc, finished_jobs_are_removed_after_retention);
 	suite_add_tcase(s, tc);
 

@@ -162,7 +162,10 @@ typedef struct {
 	 * [A-Za-z0-9._:-]): a second submit with the same key and the same
 	 * files and callback URL gets the first job's id (and 1) instead of a
 	 * new job; with other files or URL it gets OCTO_ECONFLICT. Kept with
-	 * the job, across restarts. NULL: none. */
+	 * the job, across restarts. The job's id is then made from the key
+	 * and the request (a version 8 UUID), so that a retry whose first
+	 * attempt was written after all names the same job. NULL: none (a
+	 * random id). */
 	const char *idempotency_key;
 	/* Who asked (an address, a client id; at most 64 bytes, longer is
 	 * cut), for the engine's client_max_active. NULL: nobody in particular. */

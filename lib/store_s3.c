@@ -653,6 +653,9 @@ static int check_s3_options(const octo_s3_options *o)
 	if (o->version >= 2 && o->public_url && !public_url_valid(o->public_url))
 		return octo__error(OCTO_EINVAL,
 		                   "public_url must be http(s)://host[:port][/path], at most 255 bytes");
+	/* In virtual-host style the bucket is in the host it would replace. */
+	if (o->version >= 2 && o->public_url && !o->force_path_style)
+		return octo__error(OCTO_EINVAL, "public_url needs force_path_style");
 	if (!o->bucket || !*o->bucket)
 		return octo__error(OCTO_EINVAL, "bucket is required");
 	if (!o->access_key_id || !*o->access_key_id || !o->secret_access_key ||

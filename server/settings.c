@@ -240,6 +240,9 @@ static void get_s3(loader *l, settings *c)
 	if (public_url && (strlen(public_url) > 255 || !public_base_valid(public_url)))
 		bad(l, "S3_PUBLIC_URL must be http(s)://host[:port][/path] (got \"%.60s\")",
 		    public_url);
+	if (public_url && !o->force_path_style)
+		bad(l, "S3_PUBLIC_URL needs S3_FORCE_PATH_STYLE=true: the bucket must be in "
+		       "the URL's path, not in the host it replaces");
 	o->public_url = public_url;
 	if ((!endpoint || strncmp(endpoint, "https://", 8) == 0) && o->tls_verify &&
 	    strstr(octo_store_s3_features(), "tls-verify=no"))

@@ -5106,6 +5106,26 @@ START_TEST(presigned_downloads_pass_through_the_gateway_to_storage)
 	ck_assert_ptr_nonnull(strstr(r.body, "<Error>"));
 	reply_free(&r);
 	free(bad);
+	/* Nothing but presigned reads of objects: MinIO's own paths, a bare
+	 * listing, an unsigned object and /storage itself are the gateway's
+	 * 404, never passed on. */
+	{
+		static const char *const closed[] = {
+			"/storage/minio/v2/metrics/cluster", "/storage/minio/health/live",
+			"/storage/", "/storage", "/storage/" TS3_BUCKET "/",
+			"/storage/" TS3_BUCKET "/downloads/70500.zip",
+			"/storage/minio/x?Signature=abc",
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
+			request(&g.front, "GET", closed[i], NULL, NULL, NULL, 0, &r);
+			ck_assert_msg(r.status == 404 && !from_octopusd(&r), "%s: %ld %s", closed[i],
+			              r.status, r.body);
+			assert_error(&r, 404, "");
+			reply_free(&r);
+		}
+	}
 	/* Nothing but reads: a PUT is refused at the gateway. */
 	request(&g.front, "PUT", url + strlen(g.front.base), "text/plain", NULL, "x", 1, &r);
 	assert_error(&r, 403, "");

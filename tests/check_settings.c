@@ -811,6 +811,17 @@ START_TEST(bad_s3_public_url_is_refused_naming_it)
 }
 END_TEST
 
+START_TEST(s3_public_url_needs_path_style)
+{
+	set_s3();
+	set("S3_PUBLIC_URL", "http://localhost:8080/storage");
+	set("S3_FORCE_PATH_STYLE", "false");
+	load_fails(NULL);
+	assert_err_names("S3_PUBLIC_URL");
+	assert_err_names("S3_FORCE_PATH_STYLE");
+}
+END_TEST
+
 START_TEST(without_s3_public_url_urls_name_the_endpoint)
 {
 	set_s3();
@@ -1313,6 +1324,7 @@ int main(void)
 	tcase_add_loop_test(s3, bad_s3_public_url_is_refused_naming_it, 0,
 	                    N_ELEMS(bad_s3_public_urls));
 	tcase_add_test(s3, without_s3_public_url_urls_name_the_endpoint);
+	tcase_add_test(s3, s3_public_url_needs_path_style);
 	tcase_add_loop_test(s3, tls_verify_takes_true_and_false_words, 0, N_ELEMS(bools));
 	tcase_add_loop_test(s3, endpoint_is_kept_as_given, 0, N_ELEMS(good_endpoints));
 	tcase_add_loop_test(s3, bad_endpoint_is_refused_naming_it, 0, N_ELEMS(bad_endpoints));

@@ -350,6 +350,13 @@ START_TEST(a_bad_public_url_is_refused_and_version_1_has_none)
 		assert_refused(&o, OCTO_EINVAL, bad[i]);
 		ck_assert_ptr_nonnull(strstr(octo_error_last(), "public_url"));
 	}
+	/* In virtual-host style the bucket is in the host it would replace. */
+	o = options(srv.endpoint, TS3_SECRET_KEY, 5000);
+	o.public_url = "http://gateway.example:8080/storage";
+	o.force_path_style = 0;
+	assert_refused(&o, OCTO_EINVAL, "virtual-host style");
+	ck_assert_ptr_nonnull(strstr(octo_error_last(), "force_path_style"));
+	o.force_path_style = 1;
 	memset(longest, 'a', sizeof(longest) - 1);
 	memcpy(longest, "http://", 7);
 	longest[256] = '\0';

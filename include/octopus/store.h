@@ -83,7 +83,9 @@ typedef struct {
 	 * endpoint's scheme://host[:port], their path and query unchanged
 	 * ("http://localhost:8080/storage" behind a gateway that passes
 	 * /storage/... on to the endpoint with the endpoint's Host).
-	 * http(s)://host[:port][/path], at most 255 bytes. NULL: the endpoint. */
+	 * http(s)://host[:port][/path], at most 255 bytes; needs
+	 * force_path_style (the bucket is then in the path). NULL: the
+	 * endpoint. */
 	const char *public_url;
 } octo_s3_options;
 
@@ -98,7 +100,8 @@ typedef struct {
  * initialises libs3 and libcurl for the whole process.
  * Errors: OCTO_EINVAL, naming the bad option (another version; no bucket,
  * keys or region; a zero timeout_ms or max_attempts; an endpoint that is
- * not http(s)://host[:port]; a bucket name S3 refuses); OCTO_EUNSUPPORTED
+ * not http(s)://host[:port]; a bucket name S3 refuses; a public_url that
+ * is malformed or given without force_path_style); OCTO_EUNSUPPORTED
  * when an https endpoint needs peer verification this libs3 cannot do (see
  * octo_store_s3_features()); OCTO_ERROR when libs3 cannot be initialised;
  * OCTO_ENOMEM. */

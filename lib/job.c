@@ -66,6 +66,8 @@ typedef struct job {
 	int wh_queued;           /* in the webhook queue now */
 	char *wh_error;
 	int pending;             /* submitted, record not yet durable: hidden */
+	int expiring;            /* past retention, record being deleted: its
+	                            key stays taken until it is gone */
 	char client[65];         /* who asked, "" for nobody in particular */
 	int from_store;          /* loaded by octo_engine_start() */
 	int gave_up;             /* resume failed files: the record must say so */
@@ -939,24 +941,22 @@ static int key_valid(const char *key)
 
 /* What a job asked for, as a SHA-256 in hex: its file ids in order and
  * its callback URL. Two submits are "the same" when these are. */
-static void request_hash(const int64_t *ids, size_t count, const char *callback, char out[65])
+static int request_hash(const int64_t *ids, size_t count, const char *callback, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0, i;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	         EVP_DigestUpdate(ctx, ids, count * sizeof(*ids)) &&
+	         EVP_DigestUpdate(ctx, "\n", 1) &&
+	         (!callback || EVP_DigestUpdate(ctx, callback, strlen(callback))) &&
+	         EVP_DigestFinal_ex(ctx, md, &len) && len == 32;
 
-	out[0] = '\0';
-	if (!ctx)
-		return;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	EVP_DigestUpdate(ctx, ids, count * sizeof(*ids));
-	EVP_DigestUpdate(ctx, "\n", 1);
-	if (callback)
-		EVP_DigestUpdate(ctx, callback, strlen(callback));
-	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
-	for (i = 0; i < len && i < 32; i++)
+	out[0] = '\0';
+	for (i = 0; ok && i < len; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return ok ? 0 : -1;
 }
 
 /* The id of a job asked for under an Idempotency-Key: made from the key
@@ -966,27 +966,27 @@ static void request_hash(const int64_t *ids, size_t count, const char *callback,
  * for both, the two writes are of one job, never two jobs under one key.
  * It tells nothing a replay with the same key would not: that hands the
  * id out too. A UUID of version 8 (RFC 9562: laid out by its maker). */
-static void idempotent_id(const char *key, const char *hash, char out[OCTO_JOB_ID_LEN + 1])
+static int idempotent_id(const char *key, const char *hash, char out[OCTO_JOB_ID_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	         EVP_DigestUpdate(ctx, "octopus job\n", 12) &&
+	         EVP_DigestUpdate(ctx, key, strlen(key) + 1) && /* its NUL ends it */
+	         EVP_DigestUpdate(ctx, hash, strlen(hash)) &&
+	         EVP_DigestFinal_ex(ctx, md, &len) && len == 32;
 
-	memset(md, 0, sizeof(md));
-	if (ctx) {
-		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-		EVP_DigestUpdate(ctx, "octopus job\n", 12);
-		EVP_DigestUpdate(ctx, key, strlen(key) + 1); /* its NUL ends it */
-		EVP_DigestUpdate(ctx, hash, strlen(hash));
-		EVP_DigestFinal_ex(ctx, md, &len);
-		EVP_MD_CTX_free(ctx);
-	}
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
 	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8 */
 	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC 9562 variant */
 	snprintf(out, OCTO_JOB_ID_LEN + 1,
 	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 	         md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7],
 	         md[8], md[9], md[10], md[11], md[12], md[13], md[14], md[15]);
+	return 0;
 }
 
 /* Under the lock: the job submitted with `key`, if any. */
@@ -1047,6 +1047,8 @@ static int replayed(octo_engine *e, const job *j, char *job_id, int *rc)
 		return 0;
 	if (old->pending)
 		*rc = octo__error(OCTO_EBUSY, "a job with this idempotency key is being accepted");
+	else if (old->expiring)
+		*rc = octo__error(OCTO_EBUSY, "a job with this idempotency key is being removed");
 	else if (strcmp(old->idem_hash, j->idem_hash) != 0)
 		*rc = octo__error(OCTO_ECONFLICT, "this idempotency key was used for another request");
 	else {
@@ -1069,9 +1071,10 @@ static job *make_job(const int64_t *ids, size_t count, const octo_job_options *o
 		free_job(j);
 		return NULL;
 	}
-	if (j->idem_key) {
-		request_hash(ids, count, j->callback_url, j->idem_hash);
-		idempotent_id(j->idem_key, j->idem_hash, j->id);
+	if (j->idem_key && (request_hash(ids, count, j->callback_url, j->idem_hash) < 0 ||
+	                    idempotent_id(j->idem_key, j->idem_hash, j->id) < 0)) {
+		free_job(j);
+		return NULL;
 	}
 	if (o && o->client)
 		snprintf(j->client, sizeof(j->client), "%s", o->client);
@@ -1695,7 +1698,10 @@ static job *take_expired(octo_engine *e, time_t now)
 			if (j->ended_at && now - j->ended_at >= (time_t)e->opts.retention_s &&
 			    webhook_done && !j->wh_queued) {
 				*link = j->next;
-				unlink_key(e, j);
+				/* Its key stays taken until the record is gone: the
+				 * same key and request would make a job of the same
+				 * id, whose record the delete must not take. */
+				j->expiring = 1;
 				j->next = expired;
 				expired = j;
 			} else {
@@ -1724,6 +1730,9 @@ static void *janitor_main(void *arg)
 			expired = j->next;
 			record_key(j, key, sizeof(key));
 			octo_store_delete(e->store, key); /* gone already is fine */
+			pthread_mutex_lock(&e->lock);
+			unlink_key(e, j);
+			pthread_mutex_unlock(&e->lock);
 			free_job(j);
 		}
 		pthread_mutex_lock(&e->lock);

@@ -102,6 +102,16 @@ int octo__uuid_shaped(const char *s)
 	return s[OCTO__UUID_LEN] == '\0';
 }
 
+void octo__uuid_format(unsigned char b[16], unsigned version, char out[OCTO__UUID_LEN + 1])
+{
+	b[6] = (unsigned char)((b[6] & 0x0f) | (version << 4));
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+	snprintf(out, OCTO__UUID_LEN + 1,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+	         b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
 int octo__uuid4(char out[OCTO__UUID_LEN + 1])
 {
 	unsigned char b[16];
@@ -109,12 +119,7 @@ int octo__uuid4(char out[OCTO__UUID_LEN + 1])
 
 	if (rc < 0)
 		return rc;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(out, OCTO__UUID_LEN + 1,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-	         b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	octo__uuid_format(b, 4, out);
 	return 0;
 }
 

@@ -18,6 +18,10 @@ int octo__random(void *buf, size_t len);
 
 /* Writes a random (version 4) UUID, 36 characters plus NUL. */
 #define OCTO__UUID_LEN 36
+
+/* Writes the 16 bytes at `b` as a UUID of `version` (4: random; 8: laid
+ * out by its maker), setting its version and variant bits in `b`. */
+void octo__uuid_format(unsigned char b[16], unsigned version, char out[OCTO__UUID_LEN + 1]);
 int octo__uuid4(char out[OCTO__UUID_LEN + 1]);
 
 /* Whether `s` is exactly a lowercase UUID (8-4-4-4-12 hex digits), as

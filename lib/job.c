@@ -980,12 +980,7 @@ static int idempotent_id(const char *key, const char *hash, char out[OCTO_JOB_ID
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
 		return -1;
-	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8 */
-	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC 9562 variant */
-	snprintf(out, OCTO_JOB_ID_LEN + 1,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7],
-	         md[8], md[9], md[10], md[11], md[12], md[13], md[14], md[15]);
+	octo__uuid_format(md, 8, out);
 	return 0;
 }
 

@@ -100,15 +100,21 @@ static void lead(octo__group *g)
 	pass_on(g);
 }
 
-int octo__group_submit(octo__group *g, octo__waiter *w)
+/* Under the lock: `w` joins the queue, in arrival order. */
+static void enqueue(octo__group *g, octo__waiter *w)
 {
 	w->next = NULL;
-	w->done = NULL;
 	w->finished = 0;
-	pthread_cond_init(&w->cond, NULL);
-	pthread_mutex_lock(&g->lock);
 	*g->tail = w;
 	g->tail = &w->next;
+}
+
+int octo__group_submit(octo__group *g, octo__waiter *w)
+{
+	w->done = NULL;
+	pthread_cond_init(&w->cond, NULL);
+	pthread_mutex_lock(&g->lock);
+	enqueue(g, w);
 	while (!w->finished) {
 		if (!g->busy)
 			lead(g);
@@ -152,8 +158,6 @@ static void *committer(void *arg)
 
 int octo__group_post(octo__group *g, octo__waiter *w)
 {
-	w->next = NULL;
-	w->finished = 0;
 	pthread_mutex_lock(&g->lock);
 	if (!g->thread_running) {
 		if (pthread_create(&g->thread, NULL, committer, g) != 0) {
@@ -162,8 +166,7 @@ int octo__group_post(octo__group *g, octo__waiter *w)
 		}
 		g->thread_running = 1;
 	}
-	*g->tail = w;
-	g->tail = &w->next;
+	enqueue(g, w);
 	if (!g->busy) /* else the running commit passes on to the thread */
 		pthread_cond_signal(&g->wake);
 	pthread_mutex_unlock(&g->lock);

@@ -969,16 +969,11 @@ static int request_hash(const int64_t *ids, size_t count, const char *callback, 
 static int idempotent_id(const char *key, const char *hash, char out[OCTO_JOB_ID_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	         EVP_DigestUpdate(ctx, "octopus job\n", 12) &&
-	         EVP_DigestUpdate(ctx, key, strlen(key) + 1) && /* its NUL ends it */
-	         EVP_DigestUpdate(ctx, hash, strlen(hash)) &&
-	         EVP_DigestFinal_ex(ctx, md, &len) && len == 32;
+	char text[512]; /* a key is at most 255 bytes, a hash 64 */
+	int n = snprintf(text, sizeof(text), "octopus job\n%s\n%s", key, hash);
 
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
+	if (n < 0 || (size_t)n >= sizeof(text) ||
+	    !EVP_Digest(text, (size_t)n, md, NULL, EVP_sha256(), NULL))
 		return -1;
 	octo__uuid_format(md, 8, out);
 	return 0;

@@ -701,11 +701,23 @@ static void after(void *payload)
 		compact(r); /* on failure, the next batch tries again */
 }
 
-/* Queues a change and waits until it is committed with others. */
-static int submit(octo__records *r, pending *c)
+/* Whether this handle may log a change of `len` bytes to `key`. */
+static int writable(const octo__records *r, const char *key, size_t len)
 {
 	if (!r->owner)
 		return octo__error(OCTO_EIO, "the records of %s belong to another process", r->root);
+	if (len > OCTO__RECORD_MAX)
+		return octo__error(OCTO_EINVAL, "record %s is too large", key);
+	return 0;
+}
+
+/* Queues a change and waits until it is committed with others. */
+static int submit(octo__records *r, pending *c)
+{
+	int rc = writable(r, c->key, c->len);
+
+	if (rc < 0)
+		return rc;
 	c->mtime_ms = now_ms();
 	return octo__group_submit(&r->commits, &c->w);
 }
@@ -714,8 +726,6 @@ int octo__records_put(octo__records *r, const char *key, const void *data, size_
 {
 	pending c = { .key = key, .data = data ? data : "", .len = len };
 
-	if (len > OCTO__RECORD_MAX)
-		return octo__error(OCTO_EINVAL, "record %s is too large", key);
 	return submit(r, &c);
 }
 
@@ -742,10 +752,8 @@ int octo__records_post(octo__records *r, const char *key, const void *data, size
 	posted *p;
 	int rc;
 
-	if (!r->owner)
-		return octo__error(OCTO_EIO, "the records of %s belong to another process", r->root);
-	if (len > OCTO__RECORD_MAX)
-		return octo__error(OCTO_EINVAL, "record %s is too large", key);
+	if ((rc = writable(r, key, len)) < 0)
+		return rc;
 	if (!(p = calloc(1, sizeof(*p) + klen + 1 + len)))
 		return octo__error(OCTO_ENOMEM, "out of memory");
 	memcpy(p->bytes, key, klen + 1);
@@ -783,9 +791,8 @@ int octo__records_del(octo__records *r, const char *key)
  * left behind with the old file. */
 static int take_over(octo__records *r)
 {
-	int rc;
-
 	struct stat st;
+	int rc;
 
 	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0 && errno != ENOENT)

@@ -616,22 +616,32 @@ static int has_room(local_store *s, size_t len)
 	return 0;
 }
 
-/* Job records go to the record log when this handle owns the store; the
- * file they may hide (a key put as a file before) is left until the key
- * is deleted. A store that fails its ping fails them as it fails other
- * puts: the server must not accept work it then reports it cannot
- * store. */
-static int local_put_record(octo_store *store, const char *key, const void *data,
-                            size_t len)
+/* Where a job record of `len` bytes goes: 1, the record log (when this
+ * handle owns the store); 0, a file like any object (another handle's
+ * store, a record too large); or an error. The file a record may hide (a
+ * key put as a file before) is left until the key is deleted. A store
+ * that fails its ping fails records as it fails other puts: the server
+ * must not accept work it then reports it cannot store. */
+static int record_goes_to_log(octo_store *store, size_t len)
 {
 	local_store *s = (local_store *)store;
 	int rc;
 
 	if (s->journal.fd < 0 || len > OCTO__RECORD_MAX)
-		return local_put(store, key, data, len);
+		return 0;
 	if ((rc = local_ping(store)) < 0 || (rc = has_room(s, len)) < 0)
 		return rc;
-	return octo__records_put(s->records, key, data, len);
+	return 1;
+}
+
+static int local_put_record(octo_store *store, const char *key, const void *data,
+                            size_t len)
+{
+	int rc = record_goes_to_log(store, len);
+
+	if (rc == 0)
+		return local_put(store, key, data, len);
+	return rc < 0 ? rc : octo__records_put(((local_store *)store)->records, key, data, len);
 }
 
 /* local_put_record() heard of later: the record log commits it on its
@@ -639,13 +649,12 @@ static int local_put_record(octo_store *store, const char *key, const void *data
 static void local_post_record(octo_store *store, const char *key, const void *data,
                               size_t len, octo__store_done done, void *payload)
 {
-	local_store *s = (local_store *)store;
-	int rc;
+	int rc = record_goes_to_log(store, len);
 
-	if (s->journal.fd < 0 || len > OCTO__RECORD_MAX)
+	if (rc == 0)
 		rc = local_put(store, key, data, len);
-	else if ((rc = local_ping(store)) == 0 && (rc = has_room(s, len)) == 0 &&
-	         (rc = octo__records_post(s->records, key, data, len, done, payload)) == 0)
+	else if (rc > 0 && (rc = octo__records_post(((local_store *)store)->records, key, data,
+	                                            len, done, payload)) == 0)
 		return;
 	done(rc, payload);
 }

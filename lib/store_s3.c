@@ -586,12 +586,26 @@ static const octo__store_backend s3_backend = {
 
 /* ---- opening ---------------------------------------------------------------- */
 
+/* Whether the `n` bytes at `h` may be a host[:port] (IPv6 in brackets). */
+static int host_valid(const char *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+			return 0;
+	}
+	return n > 0;
+}
+
 /* "http://host[:port]" or "https://..." with no path: the protocol and
  * the host libs3 wants. */
 static int parse_endpoint(const char *endpoint, S3Protocol *proto, char **host)
 {
 	const char *h;
-	size_t n, i;
+	size_t n;
 
 	if (!endpoint) {
 		*proto = S3ProtocolHTTPS;
@@ -609,31 +623,33 @@ static int parse_endpoint(const char *endpoint, S3Protocol *proto, char **host)
 		n--; /* "http://minio:9000/" is common and harmless */
 	if (n == 0 || n > S3_MAX_HOSTNAME_SIZE)
 		return octo__error(OCTO_EINVAL, "endpoint has no host");
-	for (i = 0; i < n; i++) {
-		char c = h[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
-			return octo__error(OCTO_EINVAL, "endpoint must be scheme://host[:port] without a path");
-	}
+	if (!host_valid(h, n))
+		return octo__error(OCTO_EINVAL, "endpoint must be scheme://host[:port] without a path");
 	*host = strndup(h, n);
 	return *host ? 0 : octo__error(OCTO_ENOMEM, "out of memory");
 }
 
-/* http(s)://host[:port][/path] of URL characters, with no query. */
+/* http(s)://host[:port][/path], the path of unreserved characters and
+ * slashes (no query), at most 255 bytes: as octopusd checks S3_PUBLIC_URL. */
 static int public_url_valid(const char *url)
 {
+	static const char path_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                                 "0123456789-._~/";
 	const char *h = strncmp(url, "http://", 7) == 0    ? url + 7
 	                : strncmp(url, "https://", 8) == 0 ? url + 8
 	                                                   : NULL;
-	size_t i;
+	size_t n;
 
-	if (!h || !*h || *h == '/' || strlen(url) > 255)
+	if (!h || strlen(url) > 255)
 		return 0;
-	for (i = 0; h[i]; i++)
-		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') ||
-		      (h[i] >= '0' && h[i] <= '9') || strchr(".-:[]/_~", h[i])))
-			return 0;
-	return 1;
+	n = strcspn(h, "/");
+	return host_valid(h, n) && strspn(h + n, path_chars) == strlen(h + n);
+}
+
+/* The public_url of options, which those of version 1 do not have. */
+static const char *public_url_of(const octo_s3_options *o)
+{
+	return o->version >= 2 ? o->public_url : NULL;
 }
 
 /* A copy of `url` without its trailing slash, if any: the signed path
@@ -650,11 +666,11 @@ static int check_s3_options(const octo_s3_options *o)
 	if (o->version != 1 && o->version != OCTO_S3_OPTIONS_VERSION)
 		return octo__error(OCTO_EINVAL, "options version %u is not 1 or %d", o->version,
 		                   OCTO_S3_OPTIONS_VERSION);
-	if (o->version >= 2 && o->public_url && !public_url_valid(o->public_url))
+	if (public_url_of(o) && !public_url_valid(o->public_url))
 		return octo__error(OCTO_EINVAL,
 		                   "public_url must be http(s)://host[:port][/path], at most 255 bytes");
 	/* In virtual-host style the bucket is in the host it would replace. */
-	if (o->version >= 2 && o->public_url && !o->force_path_style)
+	if (public_url_of(o) && !o->force_path_style)
 		return octo__error(OCTO_EINVAL, "public_url needs force_path_style");
 	if (!o->bucket || !*o->bucket)
 		return octo__error(OCTO_EINVAL, "bucket is required");
@@ -704,8 +720,7 @@ int octo_store_open_s3(octo_store **out, const octo_s3_options *opts)
 	s->region = strdup(opts->region);
 	s->timeout_ms = opts->timeout_ms;
 	s->max_attempts = opts->max_attempts;
-	if (opts->version >= 2 && opts->public_url &&
-	    !(s->public_url = without_trailing_slash(opts->public_url))) {
+	if (public_url_of(opts) && !(s->public_url = without_trailing_slash(opts->public_url))) {
 		rc = octo__error(OCTO_ENOMEM, "out of memory");
 		goto fail;
 	}

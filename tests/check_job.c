@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1014,6 +1015,7 @@ typedef struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned calls, written; /* written: the record was in the store at the call */
+	unsigned submitted;      /* submits that returned 0, as their callers count */
 	int rc;
 	char job_id[OCTO_JOB_ID_LEN + 1];
 	char message[256];
@@ -1054,15 +1056,16 @@ static void on_submitted(int rc, const char *job_id, void *payload)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* Waits (bounded) for `n` done calls in all; how many came. */
-static unsigned answers_wait(answers *a, unsigned n)
+/* Waits (bounded) until `*count`, one of `a`'s counters, reaches `n`;
+ * its value then. */
+static unsigned answers_wait_for(answers *a, const unsigned *count, unsigned n)
 {
 	uint64_t until = octo__monotonic_ms() + 10000;
 	struct timespec ts;
 	unsigned calls;
 
 	pthread_mutex_lock(&a->lock);
-	while (a->calls < n && octo__monotonic_ms() < until) {
+	while (*count < n && octo__monotonic_ms() < until) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -1071,9 +1074,15 @@ static unsigned answers_wait(answers *a, unsigned n)
 		}
 		pthread_cond_timedwait(&a->cond, &a->lock, &ts);
 	}
-	calls = a->calls;
+	calls = *count;
 	pthread_mutex_unlock(&a->lock);
 	return calls;
+}
+
+/* Waits (bounded) for `n` done calls in all; how many came. */
+static unsigned answers_wait(answers *a, unsigned n)
+{
+	return answers_wait_for(a, &a->calls, n);
 }
 
 START_TEST(an_async_submit_answers_once_its_record_is_written)
@@ -1168,7 +1177,7 @@ END_TEST
 
 /* Submits racing shutdown: each one admitted is answered before shutdown
  * returns, and the others are refused; no answer comes after. */
-enum { RACERS = 4 };
+enum { RACERS = 4, RACE_MAX = 2000 }; /* submits a racer makes at most */
 
 typedef struct {
 	answers *a;
@@ -1183,11 +1192,16 @@ static void *submit_until_refused(void *arg)
 	int64_t id;
 	int rc, n;
 
-	for (n = 0; !r->refused; n++) {
+	for (n = 0; !r->refused && n < RACE_MAX; n++) {
 		id = 10000 + r->index * 1000000 + n;
 		rc = octo_engine_submit_async(T.engine, &id, 1, NULL, on_submitted, r->a);
 		r->accepted += rc == 0;
 		r->refused = rc == OCTO_ESHUTDOWN;
+		pthread_mutex_lock(&r->a->lock);
+		r->a->submitted += rc == 0;
+		pthread_cond_broadcast(&r->a->cond);
+		pthread_mutex_unlock(&r->a->lock);
+		sched_yield(); /* fair to the thread shutting down (valgrind runs one at a time) */
 	}
 	return NULL;
 }
@@ -1197,9 +1211,9 @@ START_TEST(no_async_submit_is_answered_after_shutdown_returns)
 	octo_engine_options o = fast_options(1);
 	pthread_t t[RACERS];
 	racer r[RACERS];
-	unsigned at_return, accepted = 0;
+	unsigned at_return, raced, accepted = 0;
+	int i, joined = 0, refused = 1;
 	answers a;
-	int i;
 
 	answers_init(&a);
 	o.queue_max = 10000000;
@@ -1208,16 +1222,20 @@ START_TEST(no_async_submit_is_answered_after_shutdown_returns)
 		r[i] = (racer){ &a, i, 0, 0 };
 		ck_assert_int_eq(pthread_create(&t[i], NULL, submit_until_refused, &r[i]), 0);
 	}
-	ck_assert_uint_ge(answers_wait(&a, 200), 200); /* the race is on */
+	/* No assertion until the racers are joined: they use this frame. */
+	raced = answers_wait_for(&a, &a.submitted, 20); /* the race is on */
 	octo_engine_shutdown(T.engine, 0);
 	pthread_mutex_lock(&a.lock);
 	at_return = a.calls;
 	pthread_mutex_unlock(&a.lock);
 	for (i = 0; i < RACERS; i++) {
-		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
-		ck_assert(r[i].refused);
+		joined += pthread_join(t[i], NULL) == 0;
+		refused &= r[i].refused;
 		accepted += r[i].accepted;
 	}
+	ck_assert_int_eq(joined, RACERS);
+	ck_assert_uint_ge(raced, 20);
+	ck_assert_msg(refused, "a racer made %d submits and was never refused", RACE_MAX);
 	ck_assert_uint_eq(at_return, accepted);
 	ck_assert_uint_eq(a.calls, accepted);
 	ck_assert_uint_eq(a.written, accepted);
